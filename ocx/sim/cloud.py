@@ -1,0 +1,149 @@
+"""One simulated cloud: a Keystone and any of Nova, Cinder, Glance and Neutron, in memory.
+
+Each service listens on its own loopback port. A service can be taken down (its socket closed,
+so callers get a refused connection) and brought back on the same port while the cloud runs.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import random
+import tempfile
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from .auth import TokenRegistry
+from .faults import Faults
+from .notify import Notifier
+from .service import SimService
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = ("nova", "cinder", "glance", "neutron")
+
+
+@dataclass(frozen=True)
+class CloudSpec:
+    """What a simulated cloud offers and where.
+
+    ``ports`` maps a service name (``keystone``, ``nova``...) to a fixed port; others get a free
+    one. ``idp`` names the cloud whose Keystone this cloud trusts as a K2K identity provider.
+    ``settings`` holds per-service options such as ``nova.cinder_url`` (where Nova calls Cinder).
+    """
+
+    name: str
+    services: tuple[str, ...] = SERVICE_NAMES
+    host: str = "127.0.0.1"
+    region: str = "RegionOne"
+    ports: dict[str, int] = field(default_factory=dict)
+    idp: str | None = None
+    token_ttl: int = 3600
+    settings: dict[str, str] = field(default_factory=dict)
+    seed: int | None = None
+
+
+_CLASSES = {"keystone": "keystone:KeystoneService", "nova": "nova:NovaService",
+            "cinder": "cinder:CinderService", "glance": "glance:GlanceService",
+            "neutron": "neutron:NeutronService"}
+
+
+def service_class(name: str) -> type[SimService]:
+    """The class of a service, imported only when a cloud offers it."""
+    module, _, cls = _CLASSES[name].partition(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+
+
+class SimCloud:
+    def __init__(self, spec: CloudSpec, *, notifications_url: str | None = None,
+                 data_dir: str | None = None) -> None:
+        unknown = set(spec.services) - set(SERVICE_NAMES)
+        if unknown:
+            raise ValueError(f"cloud {spec.name}: unknown services {sorted(unknown)}")
+        self.spec = spec
+        self.name = spec.name
+        self.settings = dict(spec.settings)  # changeable while running (control endpoint)
+        self.faults = Faults(rng=random.Random(spec.seed))
+        self.tokens = TokenRegistry()
+        self.notifier = Notifier(notifications_url, spec.name)
+        self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix=f"ocx-sim-{spec.name}-")
+        self.data_dir = data_dir or self._tmp.name
+        self.services: dict[str, SimService] = {
+            name: service_class(name)(self) for name in ("keystone", *spec.services)}
+        self._runners: dict[str, web.AppRunner] = {}
+        self._sites: dict[str, web.TCPSite] = {}
+        self._ports: dict[str, int] = {}
+
+    @property
+    def keystone(self):
+        return self.services["keystone"]
+
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        return self.settings.get(key, default)
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.notifier.start()
+        for name, service in self.services.items():
+            runner = web.AppRunner(service.make_app(), access_log=None,
+                                   handler_cancellation=True)
+            await runner.setup()
+            self._runners[name] = runner
+            await self._listen(name, self.spec.ports.get(name, 0))
+        for service in self.services.values():
+            await service.on_start()
+
+    async def _listen(self, name: str, port: int) -> None:
+        site = web.TCPSite(self._runners[name], self.spec.host, port, reuse_address=True)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # the port the kernel gave us
+        self._sites[name] = site
+        self._ports[name] = port
+        self.services[name].base_url = f"http://{self.spec.host}:{port}"
+
+    async def stop(self) -> None:
+        for service in self.services.values():
+            await service.on_stop()
+        for runner in self._runners.values():
+            await runner.cleanup()
+        self._runners.clear()
+        self._sites.clear()
+        await self.notifier.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    async def set_down(self, name: str, down: bool) -> None:
+        """Close (or reopen on the same port) the listening socket of one service."""
+        if name not in self.services:
+            raise KeyError(name)
+        if down and name in self._sites:
+            await self._sites.pop(name).stop()
+            self.faults.down.add(name)
+        elif not down and name not in self._sites:
+            await self._listen(name, self._ports[name])
+            self.faults.down.discard(name)
+
+    # -- what clients see -------------------------------------------------------------------
+
+    def endpoints(self) -> dict[str, str]:
+        return {name: service.endpoint for name, service in self.services.items()}
+
+    def catalog(self, project_id: str | None) -> list[dict]:
+        """The catalog Keystone puts in a token scoped to ``project_id``."""
+        entries = []
+        for name, service in self.services.items():
+            url = service.project_endpoint(project_id) if project_id else service.endpoint
+            if "%(project_id)s" in url:
+                continue  # unscoped: a per-project endpoint has no URL yet
+            for stype in (service.service_type, *service.catalog_aliases):
+                entries.append({
+                    "id": f"{self.name}-{stype}",
+                    "type": stype,
+                    "name": name,
+                    "endpoints": [
+                        {"id": f"{self.name}-{stype}-{iface}", "interface": iface,
+                         "region_id": self.spec.region, "region": self.spec.region, "url": url}
+                        for iface in ("public", "internal", "admin")],
+                })
+        return entries

@@ -1,0 +1,128 @@
+"""Errors as each real service puts them on the wire.
+
+A handler raises :class:`SimError`; the service's error middleware renders it in that service's
+own format. aiohttp's own HTTP errors (unknown route, wrong method) and unexpected exceptions go
+through the same renderer, so a client never sees a traceback or a format the service would not
+send.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+
+from aiohttp import web
+
+from .wire import json_response
+
+log = logging.getLogger(__name__)
+
+
+class SimError(Exception):
+    """An answer with an error status, in the service's error format.
+
+    ``kind`` is the error type where the format carries one (Neutron's ``NetworkNotFound``).
+    """
+
+    def __init__(self, status: int, message: str, *, kind: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.kind = kind
+        self.headers = headers or {}
+
+
+def bad_request(message: str, kind: str = "BadRequest") -> SimError:
+    return SimError(400, message, kind=kind)
+
+
+def not_found(message: str, kind: str = "NotFound") -> SimError:
+    return SimError(404, message, kind=kind)
+
+
+def conflict(message: str, kind: str = "Conflict") -> SimError:
+    return SimError(409, message, kind=kind)
+
+
+def forbidden(message: str, kind: str = "Forbidden") -> SimError:
+    return SimError(403, message, kind=kind)
+
+
+Renderer = Callable[[SimError], web.Response]
+
+# Nova's and Cinder's wsgi.Fault names by status (nova/api/openstack/wsgi.py).
+_FAULT_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
+                405: "badMethod", 409: "conflictingRequest", 413: "overLimit",
+                415: "badMediaType", 429: "overLimit", 501: "notImplemented",
+                503: "serviceUnavailable"}
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def render_fault(err: SimError) -> web.Response:
+    """Nova and Cinder: ``{"itemNotFound": {"code": 404, "message": "..."}}``."""
+    name = _FAULT_NAMES.get(err.status, "computeFault")
+    return json_response({name: {"code": err.status, "message": err.message}},
+                         status=err.status, headers=err.headers)
+
+
+def render_keystone(err: SimError) -> web.Response:
+    """Keystone (and keystonemiddleware's 401): ``{"error": {"code", "title", "message"}}``."""
+    return json_response({"error": {"code": err.status, "title": _title(err.status),
+                                    "message": err.message}},
+                         status=err.status, headers=err.headers)
+
+
+def render_neutron(err: SimError) -> web.Response:
+    """Neutron: ``{"NeutronError": {"type": "NetworkNotFound", "message": ..., "detail": ""}}``."""
+    kind = err.kind or _title(err.status).replace(" ", "")
+    return json_response({"NeutronError": {"type": kind, "message": err.message, "detail": ""}},
+                         status=err.status, headers=err.headers)
+
+
+def render_webob(err: SimError) -> web.Response:
+    """Glance: webob's JSON error body, as sent to a client that accepts JSON."""
+    title = _title(err.status)
+    return json_response({"code": f"{err.status} {title}", "title": title,
+                          "message": err.message + "\n\n   "},
+                         status=err.status, headers=err.headers)
+
+
+def unauthorized(keystone_url: str) -> SimError:
+    """keystonemiddleware's answer to a missing, bad or expired token (any service)."""
+    return SimError(401, "The request you have made requires authentication.",
+                    kind="Unauthorized",
+                    headers={"WWW-Authenticate": f'Keystone uri="{keystone_url}"'})
+
+
+def error_middleware(render: Renderer):
+    """Render every failure of a service's handlers in that service's format."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        try:
+            return await handler(request)
+        except SimError as err:
+            if err.status == 401 and "WWW-Authenticate" in err.headers:
+                return render_keystone(err)  # keystonemiddleware answers before the service
+            return render(err)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            message = {404: "The resource could not be found.",
+                       405: "The method is not allowed for the requested URL."}.get(
+                           exc.status, exc.reason)
+            return render(SimError(exc.status, message, headers=headers))
+        except Exception:  # noqa: BLE001 - a simulated service must answer, not crash
+            log.exception("unexpected error in %s %s", request.method, request.path)
+            return render(SimError(500, "An unexpected error prevented the server from "
+                                        "fulfilling your request."))
+
+    return middleware

@@ -1,0 +1,66 @@
+"""The shape every simulated service has: routes, an error format, a place in the catalog."""
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
+
+from aiohttp import web
+
+from .auth import auth_middleware
+from .errors import Renderer, error_middleware
+from .faults import fault_middleware
+
+if TYPE_CHECKING:
+    from .cloud import SimCloud
+
+# Bodies larger than this are refused with 413 unless a handler streams them (Glance data).
+MAX_BODY = 1 << 20
+
+
+class SimService(abc.ABC):
+    """One OpenStack service of a simulated cloud, served on its own loopback port.
+
+    ``catalog_path`` is appended to the service's base URL in the catalog; ``%(project_id)s``
+    in it is replaced by the token's project, as Keystone does.
+    """
+
+    name: ClassVar[str]
+    service_type: ClassVar[str]
+    catalog_path: ClassVar[str]
+    catalog_aliases: ClassVar[tuple[str, ...]] = ()
+    render_error: ClassVar[Renderer]
+
+    def __init__(self, cloud: SimCloud) -> None:
+        self.cloud = cloud
+        self.base_url = ""  # set when the cloud has bound the port
+
+    @abc.abstractmethod
+    def routes(self) -> Iterable[web.AbstractRouteDef]:
+        """The service's routes; handlers marked ``@public`` answer without a token."""
+
+    async def on_start(self) -> None:
+        """Called once the port is bound and ``base_url`` is known."""
+
+    async def on_stop(self) -> None:
+        """Called before the cloud stops."""
+
+    def make_app(self) -> web.Application:
+        cloud = self.cloud
+        app = web.Application(
+            client_max_size=MAX_BODY,
+            middlewares=[
+                error_middleware(type(self).render_error),
+                fault_middleware(cloud.faults, self.name),
+                auth_middleware(cloud.tokens, lambda: cloud.keystone.base_url),
+            ])
+        app.add_routes(list(self.routes()))
+        return app
+
+    @property
+    def endpoint(self) -> str:
+        """The versioned endpoint with the project placeholder, as registered in the catalog."""
+        return self.base_url + self.catalog_path
+
+    def project_endpoint(self, project_id: str) -> str:
+        return self.endpoint.replace("%(project_id)s", project_id)
