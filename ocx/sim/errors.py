@@ -13,7 +13,7 @@ from http import HTTPStatus
 
 from aiohttp import web
 
-from .wire import json_response
+from .wire import json_response, request_id
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ def forbidden(message: str, kind: str = "Forbidden") -> SimError:
     return SimError(403, message, kind=kind)
 
 
-Renderer = Callable[[SimError], web.Response]
+# A renderer gets the request too: some formats are negotiated on its headers (Glance's WebOb).
+Renderer = Callable[[SimError, web.Request], web.Response]
 
 # Nova's and Cinder's wsgi.Fault names by status (nova/api/openstack/wsgi.py).
 _FAULT_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
@@ -65,32 +66,24 @@ def _title(status: int) -> str:
         return "Error"
 
 
-def render_fault(err: SimError) -> web.Response:
+def render_fault(err: SimError, request: web.Request | None = None) -> web.Response:
     """Nova and Cinder: ``{"itemNotFound": {"code": 404, "message": "..."}}``."""
     name = _FAULT_NAMES.get(err.status, "computeFault")
     return json_response({name: {"code": err.status, "message": err.message}},
                          status=err.status, headers=err.headers)
 
 
-def render_keystone(err: SimError) -> web.Response:
+def render_keystone(err: SimError, request: web.Request | None = None) -> web.Response:
     """Keystone (and keystonemiddleware's 401): ``{"error": {"code", "title", "message"}}``."""
     return json_response({"error": {"code": err.status, "title": _title(err.status),
                                     "message": err.message}},
                          status=err.status, headers=err.headers)
 
 
-def render_neutron(err: SimError) -> web.Response:
+def render_neutron(err: SimError, request: web.Request | None = None) -> web.Response:
     """Neutron: ``{"NeutronError": {"type": "NetworkNotFound", "message": ..., "detail": ""}}``."""
     kind = err.kind or _title(err.status).replace(" ", "")
     return json_response({"NeutronError": {"type": kind, "message": err.message, "detail": ""}},
-                         status=err.status, headers=err.headers)
-
-
-def render_webob(err: SimError) -> web.Response:
-    """Glance: webob's JSON error body, as sent to a client that accepts JSON."""
-    title = _title(err.status)
-    return json_response({"code": f"{err.status} {title}", "title": title,
-                          "message": err.message + "\n\n   "},
                          status=err.status, headers=err.headers)
 
 
@@ -111,7 +104,7 @@ def error_middleware(render: Renderer):
         except SimError as err:
             if err.status == 401 and "WWW-Authenticate" in err.headers:
                 return render_keystone(err)  # keystonemiddleware answers before the service
-            return render(err)
+            return render(err, request)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -119,10 +112,26 @@ def error_middleware(render: Renderer):
             message = {404: "The resource could not be found.",
                        405: "The method is not allowed for the requested URL."}.get(
                            exc.status, exc.reason)
-            return render(SimError(exc.status, message, headers=headers))
+            return render(SimError(exc.status, message, headers=headers), request)
         except Exception:  # noqa: BLE001 - a simulated service must answer, not crash
             log.exception("unexpected error in %s %s", request.method, request.path)
             return render(SimError(500, "An unexpected error prevented the server from "
-                                        "fulfilling your request."))
+                                        "fulfilling your request."), request)
+
+    return middleware
+
+
+def request_id_middleware(extra_header: str | None = None):
+    """oslo's request id: every answer carries ``X-OpenStack-Request-ID`` (Nova adds its own)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        request["request_id"] = rid = request_id()
+        response = await handler(request)
+        if not response.prepared:  # a streamed answer set its headers when it started
+            response.headers["X-OpenStack-Request-ID"] = rid
+            if extra_header:
+                response.headers[extra_header] = rid
+        return response
 
     return middleware

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 from aiohttp import web
 
 from .auth import auth_middleware
-from .errors import Renderer, error_middleware
+from .errors import Renderer, error_middleware, request_id_middleware
 from .faults import fault_middleware
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ class SimService(abc.ABC):
     catalog_path: ClassVar[str]
     catalog_aliases: ClassVar[tuple[str, ...]] = ()
     render_error: ClassVar[Renderer]
+    request_id_header: ClassVar[str | None] = None  # a service's own, besides oslo's
 
     def __init__(self, cloud: SimCloud) -> None:
         self.cloud = cloud
@@ -50,6 +51,7 @@ class SimService(abc.ABC):
         app = web.Application(
             client_max_size=MAX_BODY,
             middlewares=[
+                request_id_middleware(self.request_id_header),
                 error_middleware(type(self).render_error),
                 fault_middleware(cloud.faults, self.name),
                 auth_middleware(cloud.tokens, lambda: cloud.keystone.base_url),
