@@ -52,7 +52,7 @@ class Sim:
         env.update({f"OS_{k.upper()}": v for k, v in self.auth_args(cloud, user).items()})
         env.update(OS_IDENTITY_API_VERSION="3", OS_REGION_NAME=self.exchange[cloud].spec.region)
         cmd = [os.path.join(os.path.dirname(sys.executable), "openstack"), *args]
-        if "-f" not in args and any(a in args for a in ("list", "show", "create")):
+        if "-f" not in args and any(a in args for a in ("list", "show", "create", "issue")):
             cmd += ["-f", "json"]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         if check and proc.returncode != 0:

@@ -65,11 +65,11 @@ class SimExchange:
     @staticmethod
     def federate(idp: SimCloud, sp: SimCloud) -> None:
         """Register ``sp`` as a K2K service provider of ``idp``, and ``idp`` as trusted by ``sp``."""
-        idp.keystone.add_service_provider(
-            sp.name, auth_url=sp.keystone.federation_auth_url(idp.name),
-            sp_url=sp.keystone.ecp_url)
-        sp.keystone.trust_identity_provider(
-            idp.name, remote_id=idp.keystone.entity_id, certificate=idp.keystone.signing_cert_pem)
+        idp_fed, sp_fed = idp.keystone.federation, sp.keystone.federation
+        idp_fed.add_service_provider(sp.name, auth_url=sp_fed.federation_auth_url(idp.name),
+                                     sp_url=sp_fed.ecp_url)
+        sp_fed.trust_identity_provider(idp.name, remote_id=idp_fed.entity_id,
+                                       certificate=idp_fed.signing_cert_pem)
 
     async def stop(self) -> None:
         for cloud in reversed(list(self.clouds.values())):

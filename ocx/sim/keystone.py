@@ -383,6 +383,8 @@ class KeystoneService(SimService):
             if default and self.effective_roles(user_id, default):
                 return default, None
             return None, None
+        if scope == "unscoped":  # asked for explicitly: not even the default project
+            return None, None
         if not isinstance(scope, dict):
             raise bad_request("Invalid input for field 'scope': not an object")
         if "project" in scope:
