@@ -128,22 +128,3 @@ class SimCloud:
 
     def endpoints(self) -> dict[str, str]:
         return {name: service.endpoint for name, service in self.services.items()}
-
-    def catalog(self, project_id: str | None) -> list[dict]:
-        """The catalog Keystone puts in a token scoped to ``project_id``."""
-        entries = []
-        for name, service in self.services.items():
-            url = service.project_endpoint(project_id) if project_id else service.endpoint
-            if "%(project_id)s" in url:
-                continue  # unscoped: a per-project endpoint has no URL yet
-            for stype in (service.service_type, *service.catalog_aliases):
-                entries.append({
-                    "id": f"{self.name}-{stype}",
-                    "type": stype,
-                    "name": name,
-                    "endpoints": [
-                        {"id": f"{self.name}-{stype}-{iface}", "interface": iface,
-                         "region_id": self.spec.region, "region": self.spec.region, "url": url}
-                        for iface in ("public", "internal", "admin")],
-                })
-        return entries

@@ -75,6 +75,8 @@ class KeystoneService(SimService):
         self.assignments: set[tuple[str, str, str, str]] = set()
         self._passwords: dict[str, tuple[bytes, bytes]] = {}
         self._demo_passwords: dict[str, str] = {}
+        self.catalog_services: dict[str, dict] = {}
+        self.catalog_endpoints: dict[str, dict] = {}
         self.federation = Federation(self)
         self._bootstrap()
 
@@ -196,6 +198,56 @@ class KeystoneService(SimService):
         return {user: {"password": pw, "project": projects[user]}
                 for user, pw in self._demo_passwords.items()}
 
+    # -- the catalog ------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        """Register every service of the cloud, now that their ports are known."""
+        for service in self.cloud.services.values():
+            for stype in (service.service_type, *service.catalog_aliases):
+                sid = self.add_catalog_service(stype, service.name)
+                url = service.endpoint.replace("%(project_id)s", "$(project_id)s")
+                for interface in ("public", "internal", "admin"):
+                    self.add_catalog_endpoint(sid, interface, url, self.cloud.spec.region)
+
+    def add_catalog_service(self, stype: str, name: str, description: str = "",
+                            enabled: bool = True) -> str:
+        sid = uuid.uuid4().hex
+        self.catalog_services[sid] = {"id": sid, "type": stype, "name": name,
+                                      "description": description, "enabled": enabled}
+        return sid
+
+    def add_catalog_endpoint(self, service_id: str, interface: str, url: str,
+                             region_id: str | None, enabled: bool = True) -> str:
+        eid = uuid.uuid4().hex
+        self.catalog_endpoints[eid] = {"id": eid, "service_id": service_id,
+                                       "interface": interface, "url": url,
+                                       "region_id": region_id, "region": region_id,
+                                       "enabled": enabled}
+        return eid
+
+    def catalog(self, project_id: str | None) -> list[dict]:
+        """The catalog put in a token; ``$(project_id)s`` filled in as Keystone does."""
+        entries = []
+        for sid, service in self.catalog_services.items():
+            endpoints = []
+            for e in self.catalog_endpoints.values():
+                if e["service_id"] != sid or not e["enabled"]:
+                    continue
+                url = e["url"]
+                for placeholder in ("$(project_id)s", "%(project_id)s", "$(tenant_id)s"):
+                    if placeholder in url:
+                        if project_id is None:
+                            break
+                        url = url.replace(placeholder, project_id)
+                else:
+                    endpoints.append({"id": e["id"], "interface": e["interface"],
+                                      "region_id": e["region_id"], "region": e["region_id"],
+                                      "url": url})
+            if endpoints and service["enabled"]:
+                entries.append({"id": sid, "type": service["type"], "name": service["name"],
+                                "endpoints": endpoints})
+        return entries
+
     # -- tokens -----------------------------------------------------------------------------
 
     def issue_token(self, user_id: str, methods: Iterable[str], *,
@@ -250,7 +302,7 @@ class KeystoneService(SimService):
         if token.project_id or token.domain_id:
             body["roles"] = [{"id": rid, "name": name} for rid, name in token.roles]
             if catalog:
-                body["catalog"] = self.cloud.catalog(token.project_id)
+                body["catalog"] = self.catalog(token.project_id)
         service_providers = self.federation.service_providers_for_token()
         if service_providers:
             body["service_providers"] = service_providers
@@ -293,7 +345,15 @@ class KeystoneService(SimService):
                      self.delete_grant),
             r.get("/v3/role_assignments", self.role_assignments),
             r.get("/v3/domains", self.list_domains), r.get("/v3/domains/{id}", self.get_domain),
-            r.get("/v3/services", self.list_services), r.get("/v3/endpoints", self.list_endpoints),
+            r.get("/v3/services", self.list_services), r.post("/v3/services", self.post_service),
+            r.get("/v3/services/{id}", self.get_service),
+            r.patch("/v3/services/{id}", self.patch_service),
+            r.delete("/v3/services/{id}", self.delete_service),
+            r.get("/v3/endpoints", self.list_endpoints),
+            r.post("/v3/endpoints", self.post_endpoint),
+            r.get("/v3/endpoints/{id}", self.get_endpoint),
+            r.patch("/v3/endpoints/{id}", self.patch_endpoint),
+            r.delete("/v3/endpoints/{id}", self.delete_endpoint),
             r.get("/v3/regions", self.list_regions),
             *self.federation.routes(),
         ]
@@ -453,7 +513,7 @@ class KeystoneService(SimService):
         token: Token = request["token"]
         if not token.project_id:
             raise forbidden("The authenticated token is not scoped; it has no catalog.")
-        return json_response({"catalog": self.cloud.catalog(token.project_id),
+        return json_response({"catalog": self.catalog(token.project_id),
                               "links": {"self": str(request.url), "next": None,
                                         "previous": None}})
 
@@ -699,23 +759,99 @@ class KeystoneService(SimService):
     async def get_domain(self, request: web.Request) -> web.Response:
         return self._one(self.domains, "domain", request.match_info["id"], request)
 
+    # the catalog: services and endpoints, as data an admin can change
+
+    def _catalog_write(self, request: web.Request, table: dict[str, dict], kind: str,
+                       oid: str | None) -> dict | None:
+        self._require_admin(request)
+        if oid is not None and oid not in table:
+            raise not_found(f"Could not find {kind}: {oid}.")
+        return table.get(oid) if oid else None
+
     async def list_services(self, request: web.Request) -> web.Response:
-        services = [{"id": e["id"], "type": e["type"], "name": e["name"], "enabled": True,
-                     "description": ""} for e in self.cloud.catalog(None)]
-        return self._listing("services", services, request, filters=False)
+        services = [s for s in self.catalog_services.values()
+                    if request.query.get("type") in (None, s["type"])]
+        return self._listing("services", services, request)
+
+    async def get_service(self, request: web.Request) -> web.Response:
+        return self._one(self.catalog_services, "service", request.match_info["id"], request)
+
+    async def post_service(self, request: web.Request) -> web.Response:
+        self._catalog_write(request, self.catalog_services, "service", None)
+        ref = _ref(await read_body(request), "service")
+        if not isinstance(ref.get("type"), str) or not ref["type"]:
+            raise bad_request("Invalid input for field 'type': None is not of type 'string'")
+        sid = self.add_catalog_service(ref["type"], ref.get("name", ""),
+                                       ref.get("description", ""), bool(ref.get("enabled", True)))
+        return json_response({"service": self.catalog_services[sid]}, status=201)
+
+    async def patch_service(self, request: web.Request) -> web.Response:
+        service = self._catalog_write(request, self.catalog_services, "service",
+                                      request.match_info["id"])
+        ref = _ref(await read_body(request), "service")
+        service.update({k: ref[k] for k in ("type", "name", "description", "enabled")
+                        if k in ref})
+        return json_response({"service": service})
+
+    async def delete_service(self, request: web.Request) -> web.Response:
+        sid = request.match_info["id"]
+        self._catalog_write(request, self.catalog_services, "service", sid)
+        del self.catalog_services[sid]
+        self.catalog_endpoints = {k: e for k, e in self.catalog_endpoints.items()
+                                  if e["service_id"] != sid}
+        return web.Response(status=204)
 
     async def list_endpoints(self, request: web.Request) -> web.Response:
-        endpoints = []
-        for name, service in self.cloud.services.items():
-            for stype in (service.service_type, *service.catalog_aliases):
-                for iface in ("public", "internal", "admin"):
-                    endpoints.append({"id": f"{self.cloud.name}-{stype}-{iface}",
-                                      "service_id": f"{self.cloud.name}-{stype}",
-                                      "interface": iface, "region_id": self.cloud.spec.region,
-                                      "region": self.cloud.spec.region, "enabled": True,
-                                      "url": service.endpoint.replace("%(project_id)s",
-                                                                      "$(project_id)s")})
+        q = request.query
+        endpoints = [e for e in self.catalog_endpoints.values()
+                     if all(q.get(k) in (None, e[k]) for k in ("service_id", "interface",
+                                                                "region_id"))]
         return self._listing("endpoints", endpoints, request, filters=False)
+
+    async def get_endpoint(self, request: web.Request) -> web.Response:
+        return self._one(self.catalog_endpoints, "endpoint", request.match_info["id"], request)
+
+    def _endpoint_fields(self, ref: dict, partial: bool) -> dict:
+        fields = {}
+        for key in ("service_id", "interface", "url", "region_id", "enabled"):
+            if key in ref:
+                fields[key] = ref[key]
+            elif key == "region_id" and "region" in ref:
+                fields[key] = ref["region"]
+            elif not partial and key in ("service_id", "interface", "url"):
+                raise bad_request(f"Invalid input for field '{key}': it is a required property")
+        if "interface" in fields and fields["interface"] not in ("public", "internal", "admin"):
+            raise bad_request(f"Invalid input for field 'interface': "
+                              f"{fields['interface']!r} is not one of ['admin', 'internal', "
+                              f"'public']")
+        if "url" in fields and not (isinstance(fields["url"], str)
+                                    and fields["url"].startswith(("http://", "https://"))):
+            raise bad_request("Invalid input for field 'url': not a valid URL")
+        if "service_id" in fields and fields["service_id"] not in self.catalog_services:
+            raise bad_request(f"Could not find service: {fields['service_id']}.")
+        return fields
+
+    async def post_endpoint(self, request: web.Request) -> web.Response:
+        self._catalog_write(request, self.catalog_endpoints, "endpoint", None)
+        fields = self._endpoint_fields(_ref(await read_body(request), "endpoint"), False)
+        eid = self.add_catalog_endpoint(fields["service_id"], fields["interface"],
+                                        fields["url"], fields.get("region_id"),
+                                        bool(fields.get("enabled", True)))
+        return json_response({"endpoint": self.catalog_endpoints[eid]}, status=201)
+
+    async def patch_endpoint(self, request: web.Request) -> web.Response:
+        endpoint = self._catalog_write(request, self.catalog_endpoints, "endpoint",
+                                       request.match_info["id"])
+        fields = self._endpoint_fields(_ref(await read_body(request), "endpoint"), True)
+        endpoint.update(fields)
+        endpoint["region"] = endpoint["region_id"]
+        return json_response({"endpoint": endpoint})
+
+    async def delete_endpoint(self, request: web.Request) -> web.Response:
+        eid = request.match_info["id"]
+        self._catalog_write(request, self.catalog_endpoints, "endpoint", eid)
+        del self.catalog_endpoints[eid]
+        return web.Response(status=204)
 
     async def list_regions(self, request: web.Request) -> web.Response:
         return self._listing("regions", [{"id": self.cloud.spec.region, "description": "",

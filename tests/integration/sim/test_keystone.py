@@ -167,3 +167,24 @@ def test_version_documents_answer_without_a_token(sim):
     assert root.json()["versions"]["values"][0]["id"].startswith("v3")
     v3doc = requests.get(base + "/v3", timeout=10).json()["version"]
     assert v3doc["status"] == "stable" and v3doc["links"][0]["href"] == base + "/v3/"
+
+
+def test_an_admin_points_the_public_compute_endpoint_elsewhere(make_sim):
+    """What an operator does to put a gateway in front of a service: only new tokens see it."""
+    sim = make_sim("cat=cinder")
+    endpoints = sim.osc("endpoint", "list", "--service", "block-storage", "--interface",
+                        "public", cloud="cat", user="admin")
+    assert len(endpoints) == 1
+    sim.osc("endpoint", "set", "--url", "http://127.0.0.1:1/volume/v3/$(project_id)s",
+            endpoints[0]["ID"], cloud="cat", user="admin")
+    access = sim.connect("cat").session.auth.get_access(sim.connect("cat").session)
+    catalog = access.service_catalog
+    assert catalog.url_for(service_type="block-storage", interface="public") == \
+        f"http://127.0.0.1:1/volume/v3/{access.project_id}"
+    assert catalog.url_for(service_type="block-storage", interface="internal").startswith(
+        sim.cloud("cat").services["cinder"].base_url)
+    bad = requests.patch(sim.cloud("cat").keystone.endpoint + "/endpoints/" + endpoints[0]["ID"],
+                         json={"endpoint": {"interface": "sideways"}},
+                         headers={"X-Auth-Token": sim.connect("cat", "admin").session.get_token()},
+                         timeout=10)
+    assert bad.status_code == 400
