@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import logging
 import random
+from collections import Counter
 import tempfile
 from dataclasses import dataclass, field
 
@@ -64,6 +65,7 @@ class SimCloud:
         self.name = spec.name
         self.settings = dict(spec.settings)  # changeable while running (control endpoint)
         self.faults = Faults(rng=random.Random(spec.seed))
+        self.calls: Counter[tuple[str, str]] = Counter()  # (service, method) → calls received
         self.tokens = TokenRegistry()
         self.notifier = Notifier(notifications_url, spec.name)
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix=f"ocx-sim-{spec.name}-")
@@ -125,6 +127,13 @@ class SimCloud:
             self.faults.down.discard(name)
 
     # -- what clients see -------------------------------------------------------------------
+
+    def call_counts(self) -> dict[str, dict[str, int]]:
+        """Calls received so far, by service and method."""
+        counts: dict[str, dict[str, int]] = {}
+        for (service, method), n in sorted(self.calls.items()):
+            counts.setdefault(service, {})[method] = n
+        return counts
 
     def endpoints(self) -> dict[str, str]:
         return {name: service.endpoint for name, service in self.services.items()}

@@ -6,6 +6,7 @@ other service is down.
 - ``GET /sim``: every cloud's endpoints.
 - ``GET|PATCH|DELETE /sim/clouds/{cloud}/faults``: read, change or clear faults. A PATCH body is
   ``{"latency_ms": {"*": 50}, "error_rate": {"nova": 0.5}, "down": {"keystone": true}}``.
+- ``GET|DELETE /sim/clouds/{cloud}/calls``: calls received by service and method; reset.
 - ``PATCH /sim/clouds/{cloud}/settings``: per-service options, such as ``nova.cinder_url``.
 """
 from __future__ import annotations
@@ -93,6 +94,16 @@ def make_control_app(exchange: SimExchange) -> web.Application:
         for service in list(cloud.faults.down):
             await cloud.set_down(service, False)
         return json_response(cloud.faults.describe())
+
+    @routes.get("/sim/clouds/{cloud}/calls")
+    async def get_calls(request: web.Request) -> web.Response:
+        return json_response(_cloud(exchange, request).call_counts())
+
+    @routes.delete("/sim/clouds/{cloud}/calls")
+    async def reset_calls(request: web.Request) -> web.Response:
+        cloud = _cloud(exchange, request)
+        cloud.calls.clear()
+        return json_response(cloud.call_counts())
 
     @routes.patch("/sim/clouds/{cloud}/settings")
     async def patch_settings(request: web.Request) -> web.Response:

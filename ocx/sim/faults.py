@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -37,9 +38,12 @@ class Faults:
                 "down": sorted(self.down)}
 
 
-def fault_middleware(faults: Faults, service: str):
+def fault_middleware(faults: Faults, service: str, calls: Counter):
+    """Count the call (tests check where calls went), then apply the service's faults."""
+
     @web.middleware
     async def middleware(request: web.Request, handler):
+        calls[(service, request.method)] += 1
         delay = faults.latency_for(service)
         if delay > 0:
             await asyncio.sleep(delay)

@@ -53,7 +53,7 @@ class SimService(abc.ABC):
             middlewares=[
                 request_id_middleware(self.request_id_header),
                 error_middleware(type(self).render_error),
-                fault_middleware(cloud.faults, self.name),
+                fault_middleware(cloud.faults, self.name, cloud.calls),
                 auth_middleware(cloud.tokens, lambda: cloud.keystone.base_url),
             ])
         app.add_routes(list(self.routes()))

@@ -134,3 +134,13 @@ def test_ocx_sim_runs_clouds_in_a_process_and_sim_fault_changes_them(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
+
+
+def test_each_cloud_counts_the_calls_it_receives(control):
+    sim, url = control
+    requests.delete(f"{url}/clouds/f/calls", timeout=10)
+    conn, volumes = volumes_url(sim)
+    requests.get(volumes, headers={"X-Auth-Token": conn.session.get_token()}, timeout=10)
+    counts = requests.get(f"{url}/clouds/f/calls", timeout=10).json()
+    assert counts["cinder"] == {"GET": 1}
+    assert counts["keystone"]["POST"] >= 1
