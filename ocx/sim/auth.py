@@ -16,6 +16,7 @@ from aiohttp import web
 from .errors import unauthorized
 from .wire import utcnow
 
+
 @dataclass(frozen=True)
 class Token:
     """What Keystone knows about an issued token."""
@@ -46,6 +47,10 @@ class Token:
 
     def expired(self, now: dt.datetime | None = None) -> bool:
         return (now or utcnow()) >= self.expires_at
+
+
+# Where the auth middleware leaves the caller's validated token for the handlers.
+TOKEN = web.RequestKey("token", Token)
 
 
 class TokenRegistry:
@@ -105,7 +110,7 @@ def auth_middleware(registry: TokenRegistry, keystone_url: Callable[[], str]):
         token = registry.validate(request.headers.get("X-Auth-Token"))
         if token is None:
             raise unauthorized(keystone_url())
-        request["token"] = token
+        request[TOKEN] = token
         return await handler(request)
 
     return middleware

@@ -40,7 +40,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from .auth import Token, public
+from .auth import TOKEN, Token, public
 from .errors import SimError, bad_request, not_found, render_fault
 from .paging import sort_items
 from .service import SimService
@@ -1000,7 +1000,7 @@ class CinderService(SimService):
         if not MIN_VERSION <= version <= MAX_VERSION:
             raise version_not_acceptable(version)
         url_project = request.match_info.get("project_id")
-        token: Token | None = request.get("token")
+        token: Token | None = request.get(TOKEN)
         if url_project is not None and token is not None and url_project != token.project_id:
             raise bad_request("Malformed request url")
         return await handler(request)
@@ -1015,7 +1015,7 @@ class CinderService(SimService):
     def _call(self, request: web.Request) -> Call:
         host = request.headers.get("X-Forwarded-Host")
         host = re.split(r",\s?", host)[-1] if host else request.host
-        return Call(token=request["token"], version=request.get(VERSION_KEY, MIN_VERSION),
+        return Call(token=request[TOKEN], version=request.get(VERSION_KEY, MIN_VERSION),
                     prefix=f"{request.scheme}://{host}/v3",
                     url_project=request.match_info.get("project_id", ""),
                     request_id=request.get("request_id") or request_id(),

@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib
 import logging
 import random
-from collections import Counter
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 
 from aiohttp import web

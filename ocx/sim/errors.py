@@ -18,6 +18,10 @@ from .wire import json_response, request_id
 log = logging.getLogger(__name__)
 
 
+# The request id of the call being answered (oslo's X-OpenStack-Request-ID).
+REQUEST_ID = web.RequestKey("request_id", str)
+
+
 class SimError(Exception):
     """An answer with an error status, in the service's error format.
 
@@ -126,7 +130,7 @@ def request_id_middleware(extra_header: str | None = None):
 
     @web.middleware
     async def middleware(request: web.Request, handler):
-        request["request_id"] = rid = request_id()
+        request[REQUEST_ID] = rid = request_id()
         response = await handler(request)
         if not response.prepared:  # a streamed answer set its headers when it started
             response.headers["X-OpenStack-Request-ID"] = rid

@@ -40,8 +40,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from .auth import Token, public
-from .errors import SimError
+from .auth import TOKEN, Token, public
+from .errors import REQUEST_ID, SimError
 from .service import SimService
 from .wire import iso_z, json_response, new_id, parse_time, utcnow
 
@@ -1219,7 +1219,7 @@ async def _json_body(request: web.Request) -> Any:
 
 
 def _caller(request: web.Request) -> Caller:
-    return Caller.from_token(request["token"])
+    return Caller.from_token(request[TOKEN])
 
 
 # -- the service -----------------------------------------------------------------------------
@@ -1557,7 +1557,7 @@ class GlanceService(SimService):
         response.headers["Content-Type"] = "application/octet-stream"
         if image.checksum:
             response.headers["Content-MD5"] = image.checksum
-        response.headers["X-OpenStack-Request-ID"] = request["request_id"]
+        response.headers["X-OpenStack-Request-ID"] = request[REQUEST_ID]
         response.content_length = length
         sent = await self._send(request, response, image.data_path, offset, length)
         self._notify("image.send", {

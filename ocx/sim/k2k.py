@@ -29,7 +29,7 @@ import orjson
 from aiohttp import web
 
 from . import saml
-from .auth import Token, public
+from .auth import TOKEN, Token, public
 from .errors import SimError, bad_request, conflict, forbidden, not_found
 from .wire import json_response, utcnow
 
@@ -309,7 +309,7 @@ def _check_urls(ref: dict, key: str) -> None:
 
 
 def _require_admin(request: web.Request, action: str) -> Token:
-    token: Token = request["token"]
+    token: Token = request[TOKEN]
     if not token.is_admin:
         raise forbidden(f"You are not authorized to perform the requested action: "
                         f"identity:{action}.")

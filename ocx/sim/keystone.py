@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import orjson
 from aiohttp import web
 
-from .auth import Token, public
+from .auth import TOKEN, Token, public
 from .errors import SimError, forbidden, not_found, render_keystone
 from .k2k import Federation
 from .service import SimService
@@ -468,7 +468,7 @@ class KeystoneService(SimService):
         raise bad_request("Invalid input for field 'scope'")
 
     def _subject(self, request: web.Request) -> Token:
-        caller: Token = request["token"]
+        caller: Token = request[TOKEN]
         subject_id = request.headers.get("X-Subject-Token")
         if not subject_id:
             raise bad_request("Expecting to find X-Subject-Token in the request headers.")
@@ -494,13 +494,13 @@ class KeystoneService(SimService):
         return web.Response(status=204)
 
     async def auth_projects(self, request: web.Request) -> web.Response:
-        token: Token = request["token"]
+        token: Token = request[TOKEN]
         groups = [g["id"] for g in (token.federation or {}).get("groups", [])]
         return self._listing("projects", self.projects_of(token.user_id, groups), request,
                              filters=False)
 
     async def auth_domains(self, request: web.Request) -> web.Response:
-        token: Token = request["token"]
+        token: Token = request[TOKEN]
         groups = [g["id"] for g in (token.federation or {}).get("groups", [])]
         ids = {p["domain_id"] for p in self.projects_of(token.user_id, groups)}
         return self._listing("domains", [d for d in self.domains.values() if d["id"] in ids],
@@ -510,7 +510,7 @@ class KeystoneService(SimService):
         return self._listing("system", [], request, filters=False)
 
     async def auth_catalog(self, request: web.Request) -> web.Response:
-        token: Token = request["token"]
+        token: Token = request[TOKEN]
         if not token.project_id:
             raise forbidden("The authenticated token is not scoped; it has no catalog.")
         return json_response({"catalog": self.catalog(token.project_id),
@@ -520,7 +520,7 @@ class KeystoneService(SimService):
     # identity objects: admin may do everything, others only read what is theirs
 
     def _require_admin(self, request: web.Request) -> Token:
-        token: Token = request["token"]
+        token: Token = request[TOKEN]
         if not token.is_admin:
             raise forbidden("You are not authorized to perform the requested action: "
                             f"{request.method} {request.path}.")
@@ -558,13 +558,13 @@ class KeystoneService(SimService):
         return json_response({kind: {**obj, "links": links}})
 
     async def list_projects(self, request: web.Request) -> web.Response:
-        token = request["token"]
+        token = request[TOKEN]
         visible = self.projects.values() if token.is_admin else [
             p for p in self.projects.values() if p["id"] == token.project_id]
         return self._listing("projects", visible, request)
 
     async def get_project(self, request: web.Request) -> web.Response:
-        token = request["token"]
+        token = request[TOKEN]
         pid = request.match_info["id"]
         if not token.is_admin and pid != token.project_id:
             raise forbidden("You are not authorized to perform the requested action: "
@@ -607,7 +607,7 @@ class KeystoneService(SimService):
         return self._listing("users", self.users.values(), request)
 
     async def get_user(self, request: web.Request) -> web.Response:
-        token = request["token"]
+        token = request[TOKEN]
         uid = request.match_info["id"]
         if not token.is_admin and uid != token.user_id:
             raise forbidden("You are not authorized to perform the requested action: "
@@ -635,7 +635,7 @@ class KeystoneService(SimService):
         return web.Response(status=204)
 
     async def user_projects(self, request: web.Request) -> web.Response:
-        token = request["token"]
+        token = request[TOKEN]
         uid = request.match_info["id"]
         if not token.is_admin and uid != token.user_id:
             raise forbidden("You are not authorized to perform the requested action: "
@@ -645,7 +645,7 @@ class KeystoneService(SimService):
         return self._listing("projects", self.projects_of(uid), request)
 
     async def user_groups(self, request: web.Request) -> web.Response:
-        token = request["token"]
+        token = request[TOKEN]
         uid = request.match_info["id"]
         if not token.is_admin and uid != token.user_id:
             raise forbidden("You are not authorized to perform the requested action: "
@@ -730,7 +730,7 @@ class KeystoneService(SimService):
         return web.Response(status=204)
 
     async def role_assignments(self, request: web.Request) -> web.Response:
-        token: Token = request["token"]
+        token: Token = request[TOKEN]
         q = request.query
         if not token.is_admin and q.get("user.id") != token.user_id:
             raise forbidden("You are not authorized to perform the requested action: "

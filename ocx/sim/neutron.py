@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .auth import Token, public
+from .auth import TOKEN, Token, public
 from .errors import SimError, render_neutron
 from .service import SimService
 from .wire import iso_z, json_response, new_id, utcnow
@@ -1369,7 +1369,7 @@ class NeutronService(SimService):
     # delete_<resource>(token, record, internal=False).
 
     async def list_(self, request: web.Request, kind: Kind) -> web.Response:
-        token: Token = request["token"]
+        token: Token = request[TOKEN]
         pairs = request_pairs(request)
         query = parse_list_query(kind, pairs)
         if kind is SECURITY_GROUP:
@@ -1400,14 +1400,14 @@ class NeutronService(SimService):
         return json_response(body)
 
     async def show(self, request: web.Request, kind: Kind) -> web.Response:
-        token: Token = request["token"]
+        token: Token = request[TOKEN]
         record = self.find(kind, token, request.match_info["id"])
         fields = [f for f in request.query.getall("fields", []) if f]
         return json_response({kind.resource: select_fields(self.view(kind, record, token),
                                                            fields)})
 
     async def create(self, request: web.Request, kind: Kind) -> web.Response:
-        token: Token = request["token"]
+        token: Token = request[TOKEN]
         body = await read_json(request)
         items = prepare_body(kind, token, body, is_create=True)
         for item in items:
@@ -1432,7 +1432,7 @@ class NeutronService(SimService):
         return json_response({kind.resource: views[0]}, status=201)
 
     async def update(self, request: web.Request, kind: Kind) -> web.Response:
-        token: Token = request["token"]
+        token: Token = request[TOKEN]
         rid = request.match_info["id"]
         changes = prepare_body(kind, token, await read_json(request), is_create=False)[0]
         record = self.find(kind, token, rid)
@@ -1446,7 +1446,7 @@ class NeutronService(SimService):
         return json_response({kind.resource: view})
 
     async def delete(self, request: web.Request, kind: Kind) -> web.Response:
-        token: Token = request["token"]
+        token: Token = request[TOKEN]
         rid = request.match_info["id"]
         if await request.read():
             raise http_bad_request("Request body is not supported in DELETE.")
@@ -2071,7 +2071,7 @@ class NeutronService(SimService):
                                             f"{other['id']}")
 
     async def add_interface(self, request: web.Request) -> web.Response:
-        token: Token = request["token"]
+        token: Token = request[TOKEN]
         router = self.find_owned(ROUTER, token, request.match_info["id"], "add_router_interface")
         port_id, subnet_id = self._interface_info(await read_json(request), for_removal=False)
         if port_id is not None:
@@ -2108,7 +2108,7 @@ class NeutronService(SimService):
         return json_response(body)
 
     async def remove_interface(self, request: web.Request) -> web.Response:
-        token: Token = request["token"]
+        token: Token = request[TOKEN]
         router = self.find_owned(ROUTER, token, request.match_info["id"],
                                  "remove_router_interface")
         port_id, subnet_id = self._interface_info(await read_json(request), for_removal=True)
@@ -2348,7 +2348,7 @@ class NeutronService(SimService):
     # -- tags ---------------------------------------------------------------------------------
 
     def _tag_target(self, request: web.Request, kind: Kind, action: str) -> dict:
-        token: Token = request["token"]
+        token: Token = request[TOKEN]
         rid = request.match_info["id"]
         record = self.records[kind.collection].get(rid)
         if record is None or not self.visible(kind, record, token):

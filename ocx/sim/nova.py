@@ -40,8 +40,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from .auth import Token, public
-from .errors import SimError, render_fault
+from .auth import TOKEN, Token, public
+from .errors import REQUEST_ID, SimError, render_fault
 from .paging import MarkerNotFound, page, sort_items
 from .service import SimService
 from .wire import iso_micro, iso_z, json_response, parse_time, utcnow
@@ -72,6 +72,8 @@ class Version(NamedTuple):
 MIN_VERSION = Version(2, 1)
 MAX_VERSION = Version(2, 100)
 VERSION_HEADER = "OpenStack-API-Version"
+# The microversion of the call being answered, read once by the middleware.
+MICROVERSION = web.RequestKey("nova_microversion", tuple)
 LEGACY_VERSION_HEADER = "X-OpenStack-Nova-API-Version"
 
 
@@ -1482,7 +1484,7 @@ def generate_keypair(kind: str, user_id: str) -> tuple[str, str, str]:
 @web.middleware
 async def microversion_middleware(request: web.Request, handler):
     """Read the microversion and answer with it, errors included, as Nova's wsgi layer does."""
-    request["version"] = version = requested_version(request.headers)
+    request[MICROVERSION] = version = requested_version(request.headers)
     headers = version_headers(version)
     try:
         response = await handler(request)
@@ -1732,7 +1734,7 @@ class NovaService(SimService):
         return routes
 
     def _call(self, request: web.Request) -> Call:
-        token: Token = request["token"]
+        token: Token = request[TOKEN]
         url_project = request.match_info.get("project_id", "")
         if url_project and url_project != token.project_id:
             raise SimError(400, f"Malformed request URL: URL's project_id '{url_project}' "
@@ -1741,8 +1743,8 @@ class NovaService(SimService):
         if not token.project_id:
             raise SimError(403, "Policy doesn't allow compute to be used without a project "
                                 "scoped token.")
-        return Call(token=token, version=request["version"], host_url=self._host_url(request),
-                     url_project=url_project, request_id=request["request_id"])
+        return Call(token=token, version=request[MICROVERSION], host_url=self._host_url(request),
+                     url_project=url_project, request_id=request[REQUEST_ID])
 
     @staticmethod
     def _context(call: Call) -> dict:
