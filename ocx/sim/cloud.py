@@ -121,6 +121,9 @@ class SimCloud:
             raise KeyError(name)
         if down and name in self._sites:
             await self._sites.pop(name).stop()
+            # A dead host drops its connections too: pooled keep-alive ones must not survive.
+            for connection in self._runners[name].server.connections:
+                connection.force_close()
             self.faults.down.add(name)
         elif not down and name not in self._sites:
             await self._listen(name, self._ports[name])

@@ -144,3 +144,14 @@ def test_each_cloud_counts_the_calls_it_receives(control):
     counts = requests.get(f"{url}/clouds/f/calls", timeout=10).json()
     assert counts["cinder"] == {"GET": 1}
     assert counts["keystone"]["POST"] >= 1
+
+
+def test_a_service_taken_down_drops_its_kept_alive_connections(control):
+    sim, url = control
+    conn, volumes = volumes_url(sim)
+    pooled = requests.Session()  # keeps the connection alive between calls
+    headers = {"X-Auth-Token": conn.session.get_token()}
+    assert pooled.get(volumes, headers=headers, timeout=10).status_code == 200
+    requests.patch(f"{url}/clouds/f/faults", json={"down": {"cinder": True}}, timeout=10)
+    with pytest.raises(requests.ConnectionError):
+        pooled.get(volumes, headers=headers, timeout=10)
