@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test services venv unit integration clean
+.PHONY: demo test services venv unit integration clean sample-config
+sample-config: etc/ocx.conf.sample
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ocx demo
+	$(BIN)/ocx demo --clouds-yaml .ocx/clouds.yaml
 
 services:
 	scripts/ensure-services
@@ -29,3 +30,7 @@ unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# The commented sample configuration, generated from the option definitions.
+etc/ocx.conf.sample: ocx/config.py $(STAMP)
+	$(BIN)/oslo-config-generator --namespace ocx --wrap-width 79 --output-file $@

@@ -24,12 +24,10 @@ def _sim_parser(sub) -> None:
     p.add_argument("--clouds-yaml", type=Path, default=None,
                    help="write a clouds.yaml for the demo user of every cloud here")
     p.add_argument("--seed", type=int, default=None, help="seed for the fault generator")
+    p.add_argument("--describe", type=Path, default=None,
+                   help="also write the description (with the demo passwords) to this file, "
+                        "readable only by its owner, once every cloud answers")
     p.set_defaults(func=cmd_sim)
-
-    d = sub.add_parser("demo", help="run the demo exchange (idp, bu, nu) with a clouds.yaml")
-    d.add_argument("--clouds-yaml", type=Path, default=Path(".ocx/clouds.yaml"))
-    d.set_defaults(func=cmd_sim, clouds="idp,bu,nu", config=None, control_port=None,
-                   notifications=None, seed=None)
 
     f = sub.add_parser("sim-fault", help="change the faults of a running simulated cloud")
     f.add_argument("--control", required=True, help="URL of the simulator's control endpoint")
@@ -71,8 +69,12 @@ async def _run_sim(args) -> None:
         print(orjson.dumps({"control": control_url, "clouds": description},
                            option=orjson.OPT_INDENT_2).decode(), flush=True)
         if args.clouds_yaml:
-            _write_clouds_yaml(args.clouds_yaml, exchange.clouds_yaml())
+            _write_private(args.clouds_yaml, exchange.clouds_yaml())
             print(f"clouds.yaml written to {args.clouds_yaml}", file=sys.stderr, flush=True)
+        if args.describe:
+            partial = args.describe.with_suffix(".partial")
+            _write_private(partial, {"control": control_url, "clouds": description})
+            partial.rename(args.describe)  # appears whole, for whoever waits for it
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -83,9 +85,10 @@ async def _run_sim(args) -> None:
         await exchange.stop()
 
 
-def _write_clouds_yaml(path: Path, document: dict) -> None:
+def _write_private(path: Path, document: dict) -> None:
     # JSON is valid YAML, and the real clients read clouds.yaml with a YAML parser.
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
     path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     path.chmod(0o600)
 
@@ -131,12 +134,62 @@ def cmd_sim_fault(args) -> int:
     return 0
 
 
+def _gateway_parsers(sub) -> None:
+    s = sub.add_parser("serve", help="run the gateway")
+    s.add_argument("--config", required=True, help="the INI configuration file")
+    s.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser("catalog", help="point the home catalog's public endpoints at OCX")
+    c.add_argument("--config", required=True)
+    c.set_defaults(func=cmd_catalog)
+
+    d = sub.add_parser("demo", help="three simulated clouds (home, sp1, sp2) and OCX in front")
+    d.add_argument("--clouds-yaml", type=Path, default=Path("clouds.yaml"),
+                   help="where to write clouds.yaml (ocx-demo.json goes beside it)")
+    d.add_argument("--port", type=int, default=None, help="OCX's port (default: a free one)")
+    d.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(args.clouds_yaml, args.port)
+
+
+def cmd_serve(args) -> int:
+    from . import config
+    from .api.server import serve
+
+    conf = config.load(args.config)
+    try:
+        asyncio.run(serve(conf, ready=lambda url: print(f"OCX ready: {url}", flush=True)))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_catalog(args) -> int:
+    from . import config
+    from .identity import ksa
+    from .identity.catalog import register_ocx
+    from .identity.validate import service_auth
+
+    conf = config.load(args.config)
+    changes = asyncio.run(register_ocx(ksa.session(conf.call_timeout, service_auth(conf)),
+                                       conf.keystone.auth_url, config.public_url(conf),
+                                       conf.keystone.region_name))
+    for change in changes:
+        print(f"{change.service_type}: {change.old_url or '(none)'} -> {change.new_url}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ocx", description="OCX: one OpenStack endpoint in "
                                                              "front of many clouds")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     _sim_parser(sub)
+    _gateway_parsers(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s")

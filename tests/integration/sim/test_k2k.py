@@ -125,7 +125,7 @@ def test_the_sp_token_works_on_the_sp_cinder_with_openstacksdk(sim):
     conn = openstack.connection.Connection(session=session, region_name="RegionOne")
     assert list(conn.block_storage.volumes()) == []
     project = sim.cloud("bu").keystone.project_id("demo")
-    response = session.get(f"/volumes", endpoint_filter={
+    response = session.get("/volumes", endpoint_filter={
         "service_type": "block-storage", "interface": "public"})
     assert response.status_code == 200
     assert project in response.url

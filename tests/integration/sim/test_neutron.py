@@ -203,7 +203,7 @@ def test_pages_carry_next_and_previous_links_as_neutron_builds_them(demo, raw):
     prefix = unique("links")
     for n in range(5):
         demo.network.create_network(name=f"{prefix}-{n}")
-    query = f"/v2.0/networks?sort_key=name&sort_dir=desc&limit=2&fields=name"
+    query = "/v2.0/networks?sort_key=name&sort_dir=desc&limit=2&fields=name"
     first = raw("GET", query).json()
     assert list(first) == ["networks", "networks_links"]
     assert all(list(n) == ["name"] for n in first["networks"])
@@ -232,7 +232,7 @@ def test_filters_fields_and_sorting(demo, raw):
                       f"&sort_key=name&sort_dir=desc")
     assert resp.json() == {"networks": [{"id": nets[2].id, "name": nets[2].name},
                                         {"id": nets[0].id, "name": nets[0].name}]}
-    down = raw("GET", f"/v2.0/networks?admin_state_up=false&fields=name").json()["networks"]
+    down = raw("GET", "/v2.0/networks?admin_state_up=false&fields=name").json()["networks"]
     assert {"name": nets[1].name} in down and {"name": nets[0].name} not in down
     neutron_error(raw("GET", "/v2.0/networks?colour=red"), 400, "HTTPBadRequest",
                   "['colour'] is invalid attribute for filtering")

@@ -1,0 +1,231 @@
+"""The gateway: one call, top to bottom.
+
+    parse → identify → extend → plan → credit → execute → shape
+
+Each stage is one call into the module that owns it; this module only strings them together,
+reads the inbound request and writes the answer. Every failure becomes an answer in the
+service's own error format.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..backends.base import Credentials, ProviderFailure, ProviderResponse
+from ..call import ApiRequest
+from ..extensions.base import Call, Extensions
+from ..identity.errors import IdentityUnavailable, K2KFailed, NoRemoteProject, Unauthenticated
+from ..routing import plan as planning
+from ..routing.execute import Executor, Outcome, SearchFailed
+from ..store import ResourceMapping
+from .errors import OcxError, error_response
+from .request import ParseError, parse
+from .response import Shaped, shape
+
+log = logging.getLogger(__name__)
+
+# Bodies of these types are read (extensions and learning look at them); others stream.
+READ_TYPES = ("application/json", "application/openstack-images-v2.1-json-patch",
+              "application/openstack-images-v2.0-json-patch")
+MAX_READ_BODY = 16 << 20
+CHUNK = 256 << 10
+
+
+@dataclass(frozen=True)
+class Stages:
+    """What the pipeline calls; built once in :mod:`ocx.api.server` and never changed."""
+
+    validator: object          # identity.validate.TokenValidator: identify(token) -> Caller
+    mapper: object             # identity.tokens.TokenMapper: credentials(caller, provider)
+    store: object              # store.MappingStore
+    executor: Executor
+    extensions: Extensions
+    providers: Sequence[str]   # every provider, home first
+    defaults: Mapping[str, str]  # OCX service → provider of creates and listings
+    public_url: str
+    via: str                   # this OCX's id in X-OCX-Via (loop guard)
+
+
+def _wants_body(request: web.Request) -> bool:
+    ctype = request.content_type
+    return request.can_read_body and (ctype in READ_TYPES or ctype.endswith("+json")
+                                      or (request.content_length or 0) == 0)
+
+
+async def read_request(request: web.Request, service: str | None) -> tuple[ApiRequest, object]:
+    """Parse the inbound request; JSON bodies are read, others stay a stream to forward."""
+    body: bytes | None = None
+    stream = None
+    if request.can_read_body:
+        if _wants_body(request):
+            if (request.content_length or 0) > MAX_READ_BODY:
+                raise OcxError(413, "The request body is too large.")
+            body = await request.content.read(MAX_READ_BODY + 1)
+            if len(body) > MAX_READ_BODY:
+                raise OcxError(413, "The request body is too large.")
+        else:
+            stream = request.content.iter_chunked(CHUNK)
+    api = parse(request.method, request.raw_path.split("?", 1)[0], request.query,
+                request.headers, body)
+    return api, (body if body is not None else stream)
+
+
+class Gateway:
+    def __init__(self, stages: Stages) -> None:
+        self.s = stages
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
+        service = request.match_info.get("service")
+        accept = request.headers.get("Accept", "")
+        outcome = "error"
+        try:
+            if self.s.via in request.headers.getall("X-OCX-Via", ()):
+                raise OcxError(508, "The call came back to this OCX: a forwarding loop between "
+                                    "gateways was stopped.")
+            api, body = await read_request(request, service)                     # parse
+            caller = await self.s.validator.identify(request.headers.get("X-Auth-Token"))  # identify
+            call = Call(api, caller)
+            matched = self.s.extensions.match(api)
+            for ext, params in matched:                                           # extend
+                await ext.on_request(call, params)
+                if call.response is not None:
+                    break
+            answer = None
+            if call.response is None:
+                call.plan = await self._plan(call)                                # plan
+                for ext, params in matched:
+                    await ext.on_plan(call, params)
+                answer = await self._execute(call, body)                          # credit, execute
+                call.response = shape(call.request, answer, self._base(api.service),   # shape
+                                      caller.project_id, call.plan.learn)
+                await self._learn(call, answer)
+                for ext, params in matched:
+                    await ext.on_response(call, params)
+            outcome = str(call.response.status)
+            return await self._write(request, call.response, answer)
+        except Exception as exc:  # noqa: BLE001 - every failure is an answer in the service's form
+            err = self._as_error(exc)
+            outcome = str(err.status)
+            return error_response(service, err, accept)
+        finally:
+            log.info("%s %s %s %.1fms", request.method, request.path, outcome,
+                     (time.monotonic() - started) * 1000)
+
+    def _base(self, service: str) -> str:
+        return f"{self.s.public_url}/{service}"
+
+    async def _plan(self, call: Call) -> planning.Plan:
+        api = call.request
+        mapped = None
+        if api.resource_id is not None and planning.learnable(api) \
+                and planning.named_provider(api) is None:
+            mapping = await self.s.store.get_resource_mapping(api.collection, api.resource_id)
+            mapped = mapping.provider if mapping else None
+        return planning.plan(api, providers=self.s.providers,
+                             default=self.s.defaults.get(api.service, self.s.providers[0]),
+                             mapped_provider=mapped)
+
+    async def _credit(self, caller, provider: str) -> Credentials:
+        return await self.s.mapper.credentials(caller, provider)
+
+    async def _execute(self, call: Call, body) -> ProviderResponse:
+        plan, api = call.plan, call.request
+        if plan.kind is planning.Kind.SINGLE:
+            credentials = await self._credit(call.caller, plan.target)
+            answer = await self.s.executor.send(plan.target, api, credentials, body)
+            if not (plan.mapped and answer.status == 404):
+                return answer
+            # The mapping went stale: forget it and search, unless the body cannot be re-sent.
+            await self.s.store.delete_resource_mapping(api.collection, api.resource_id)
+            if body is not None and not isinstance(body, bytes):
+                return answer
+            answer.release()
+            call.plan = plan = planning.Plan(planning.Kind.SEARCH, tuple(self.s.providers),
+                                             learn=plan.learn)
+        credentials = await self._credit_all(call.caller, plan.targets)
+        return await self.s.executor.search(api, credentials, by_arrival=plan.learn, body=body)
+
+    async def _credit_all(self, caller, providers: Sequence[str]) -> dict[str, object]:
+        results = await asyncio.gather(*(self._credit(caller, p) for p in providers),
+                                       return_exceptions=True)
+        credited: dict[str, object] = {}
+        for provider, result in zip(providers, results):
+            if isinstance(result, (K2KFailed, ProviderFailure)):
+                credited[provider] = Outcome(provider, failure=result.reason)
+            elif isinstance(result, NoRemoteProject):
+                credited[provider] = Outcome(provider, failure=str(result))
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                credited[provider] = result
+        return credited
+
+    async def _learn(self, call: Call, answer: ProviderResponse) -> None:
+        learned = call.response.learned
+        if not learned:
+            return
+        source = ("create" if call.request.is_create else
+                  "listing" if call.request.listing else
+                  "search" if call.plan.kind is planning.Kind.SEARCH else "response")
+        await self.s.store.put_resource_mappings(
+            ResourceMapping.learned(call.request.collection, rid, answer.provider,
+                                    answer.remote_project, answer.root, source)
+            for rid in learned)
+
+    @staticmethod
+    async def _write(request: web.Request, shaped: Shaped,
+                     answer: ProviderResponse | None) -> web.StreamResponse:
+        if shaped.body is not None or answer is None or answer.stream is None:
+            return web.Response(status=shaped.status, headers=shaped.headers,
+                                body=shaped.body or b"")
+        # A streamed answer (image data): piped chunk by chunk, never held whole.
+        response = web.StreamResponse(status=shaped.status, headers=shaped.headers)
+        if answer.content_length is not None:
+            response.content_length = answer.content_length
+        try:
+            await response.prepare(request)
+            async for chunk in answer.stream.content.iter_chunked(CHUNK):
+                await response.write(chunk)
+            await response.write_eof()
+        finally:
+            answer.release()
+        return response
+
+    @staticmethod
+    def _as_error(exc: Exception) -> OcxError:
+        if isinstance(exc, OcxError):
+            return exc
+        if isinstance(exc, (ParseError, planning.PlanError)):
+            return OcxError(exc.status, exc.message)
+        if isinstance(exc, Unauthenticated):
+            return OcxError(401, "The request you have made requires authentication.")
+        if isinstance(exc, IdentityUnavailable):
+            return OcxError(503, f"The token cannot be validated now: {exc.reason}.")
+        if isinstance(exc, SearchFailed):
+            if exc.not_found:
+                return OcxError(404, "The resource could not be found.", kind="NotFound")
+            return OcxError(502, "No provider could answer for the resource: "
+                                 + "; ".join(o.describe() for o in exc.outcomes))
+        if isinstance(exc, ProviderFailure):
+            return OcxError(exc.status, f"Provider {exc.provider} {exc.reason}.")
+        if isinstance(exc, K2KFailed):
+            return OcxError(502, f"No token could be had at provider {exc.provider}: "
+                                 f"{exc.reason}.")
+        if isinstance(exc, NoRemoteProject):
+            return OcxError(403, str(exc))
+        log.exception("unexpected failure")
+        return OcxError(500, "OCX failed to handle the request; the failure is logged.")
+
+
+def make_app(stages: Stages, *, client_max_size: int = MAX_READ_BODY) -> web.Application:
+    gateway = Gateway(stages)
+    app = web.Application(client_max_size=client_max_size)
+    app.router.add_route("*", "/{service}", gateway.handle)
+    app.router.add_route("*", "/{service}/{tail:.*}", gateway.handle)
+    return app

@@ -1,0 +1,107 @@
+"""Shape: a provider's answer → the answer the caller gets. Pure.
+
+Every URL that points at a provider becomes the OCX URL of the same thing (the caller never sees
+a provider's address, nor a remote project id in a path), and the ids of the resources the
+answer shows are collected so that the pipeline can remember where they live.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from multidict import CIMultiDict
+
+from ..backends.base import ProviderResponse
+from ..call import ApiRequest
+
+URL_HEADERS = ("Location", "Content-Location")
+
+
+@dataclass
+class Shaped:
+    status: int
+    headers: CIMultiDict
+    body: bytes | None                  # None: stream ``answer.stream`` to the caller
+    learned: list[str] = field(default_factory=list)   # ids of ``request.collection``
+
+
+@dataclass(frozen=True)
+class Rewriter:
+    """Turns provider URLs into OCX URLs for one answer."""
+
+    root: str                 # the provider's service root, e.g. http://10.0.0.5:8776
+    base: str                 # OCX's URL for the service, e.g. http://ocx:8080/volume
+    remote_project: str | None
+    local_project: str | None
+
+    def url(self, value: str) -> str:
+        if not value.startswith(self.root):
+            return value
+        tail = value[len(self.root):]
+        if tail and tail[0] not in "/?#":
+            return value  # another host whose name merely starts the same (":87761")
+        if self.remote_project and self.local_project and self.remote_project != \
+                self.local_project:
+            tail = tail.replace(f"/{self.remote_project}/", f"/{self.local_project}/")
+            if tail.endswith(f"/{self.remote_project}"):
+                tail = tail[: -len(self.remote_project)] + self.local_project
+        return self.base + tail
+
+    def walk(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.url(value)
+        if isinstance(value, list):
+            return [self.walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.walk(v) for k, v in value.items()}
+        return value
+
+
+def singular(collection: str) -> str:
+    """The body key of one resource: ``security-groups`` → ``security_group``."""
+    key = collection.replace("-", "_")
+    return key[:-1] if key.endswith("s") else key
+
+
+def resource_ids(request: ApiRequest, status: int, body: Any) -> list[str]:
+    """Ids of ``request.collection`` resources that this successful answer shows."""
+    if not (200 <= status < 300) or not isinstance(body, dict) or request.collection is None:
+        return []
+    plural = request.collection.replace("-", "_")
+    if request.listing and isinstance(body.get(plural), list):
+        items = body[plural]
+    elif isinstance(body.get(plural), list) and request.is_create:  # bulk create (Neutron)
+        items = body[plural]
+    elif isinstance(body.get(singular(request.collection)), dict):
+        items = [body[singular(request.collection)]]
+    elif "id" in body and request.service == "image":  # Glance answers with the bare object
+        items = [body]
+    else:
+        return []
+    return [item["id"] for item in items if isinstance(item, dict)
+            and isinstance(item.get("id"), str)]
+
+
+def shape(request: ApiRequest, answer: ProviderResponse, base: str,
+          local_project: str | None, learn: bool) -> Shaped:
+    rewriter = Rewriter(answer.root, base, answer.remote_project, local_project)
+    headers = CIMultiDict(answer.headers)
+    for name in URL_HEADERS:
+        if name in headers:
+            headers[name] = rewriter.url(headers[name])
+    if answer.body is None:
+        return Shaped(answer.status, headers, None)
+    body_bytes = answer.body
+    learned: list[str] = []
+    needs_rewrite = answer.root.encode() in body_bytes
+    if body_bytes and (needs_rewrite or learn):
+        try:
+            document = orjson.loads(body_bytes)
+        except orjson.JSONDecodeError:
+            return Shaped(answer.status, headers, body_bytes)  # passed on as the provider sent it
+        if learn:
+            learned = resource_ids(request, answer.status, document)
+        if needs_rewrite:
+            body_bytes = orjson.dumps(rewriter.walk(document))
+    return Shaped(answer.status, headers, body_bytes, learned)

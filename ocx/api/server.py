@@ -1,0 +1,95 @@
+"""Assembling the gateway from its configuration, once, at start-up.
+
+Everything the pipeline uses is built here and handed to :class:`~ocx.api.app.Stages`; after
+that nothing is added or changed (the application is frozen when it starts).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from oslo_config import cfg
+
+from .. import config
+from ..backends.openstack import OpenStackProvider
+from ..extensions.base import load as load_extensions
+from ..identity.k2k import K2KExchanger
+from ..identity.tokens import Remote, TokenMapper
+from ..identity.validate import TokenValidator, service_auth
+from ..routing.execute import Executor
+from ..store import MappingStore, load_or_create_key
+from .app import Stages, make_app
+
+HOME = "home"
+
+
+def store_url(conf: cfg.ConfigOpts) -> str:
+    return conf.store.url or f"sqlite:///{os.path.abspath(conf.state_dir)}/ocx.sqlite"
+
+
+def store_keys(conf: cfg.ConfigOpts) -> list[str]:
+    if conf.store.encryption_keys:
+        return list(conf.store.encryption_keys)
+    os.makedirs(conf.state_dir, exist_ok=True)
+    return [load_or_create_key(os.path.join(conf.state_dir, "encryption.key"))]
+
+
+@contextlib.asynccontextmanager
+async def gateway(conf: cfg.ConfigOpts) -> AsyncIterator[web.Application]:
+    """The gateway application with everything it needs open; closed on exit."""
+    if not conf.keystone.auth_url:
+        raise ValueError("[keystone] auth_url is required")
+    store = await MappingStore.open(store_url(conf), store_keys(conf),
+                                    cache_size=conf.store.cache_size, migrate=True)
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=conf.max_connections_per_provider,
+                                     ttl_dns_cache=300)
+    session = aiohttp.ClientSession(connector=connector, auto_decompress=True,
+                                    skip_auto_headers=("User-Agent",))
+    try:
+        via = secrets.token_hex(8)
+        remotes = {p.name: p for p in config.providers(conf)}
+        providers = {HOME: OpenStackProvider(HOME, interface=conf.keystone.home_interface,
+                                             region=conf.keystone.region_name, via=via)}
+        for p in remotes.values():
+            providers[p.name] = OpenStackProvider(p.name, interface=p.interface,
+                                                  region=conf.keystone.region_name,
+                                                  sp_id=p.sp_id, via=via)
+        timeouts = dict(connect_timeout=conf.connect_timeout, call_timeout=conf.call_timeout)
+        validator = TokenValidator(conf.keystone.auth_url, service_auth(conf), session,
+                                   token_cache_seconds=conf.keystone.token_cache_seconds,
+                                   refusal_cache_seconds=conf.keystone.refusal_cache_seconds)
+        exchanger = K2KExchanger(conf.keystone.auth_url, timeout=conf.call_timeout)
+        mapper = TokenMapper(store, exchanger, home=HOME, remotes={
+            name: Remote(p.sp_id, p.project_map) for name, p in remotes.items()})
+        executor = Executor(session, providers, **timeouts)
+        stages = Stages(
+            validator=validator, mapper=mapper, store=store, executor=executor,
+            extensions=load_extensions(conf.extensions, store=store, executor=executor,
+                                       mapper=mapper),
+            providers=tuple(providers), defaults={}, public_url=config.public_url(conf),
+            via=via)
+        yield make_app(stages)
+    finally:
+        await session.close()
+        await store.close()
+
+
+async def serve(conf: cfg.ConfigOpts, ready=None) -> None:
+    """Run the gateway until cancelled; ``ready(url)`` is called once it listens."""
+    import asyncio
+
+    async with gateway(conf) as app:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, conf.bind_host, conf.bind_port, reuse_address=True)
+        await site.start()
+        try:
+            if ready is not None:
+                ready(config.public_url(conf))
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()

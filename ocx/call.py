@@ -1,0 +1,67 @@
+"""The objects one call carries through the stages: what every stage and extension sees.
+
+Kept apart from ``api`` so that ``routing``, ``extensions`` and ``backends`` can use them while
+nothing imports ``api``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from urllib.parse import quote
+
+from multidict import CIMultiDictProxy, MultiDictProxy
+
+# OCX prefix → the catalog types a provider may list the service under, preferred first.
+SERVICES: dict[str, tuple[str, ...]] = {
+    "compute": ("compute",),
+    "volume": ("block-storage", "volumev3", "volume"),
+    "image": ("image",),
+    "network": ("network",),
+}
+
+# Characters left as they are when a decoded segment is put back in a path (RFC 3986 pchar).
+_SAFE = "-._~!$&'()*+,;=:@"
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One call as OCX understands it. Changed only by copying (:meth:`replace`)."""
+
+    method: str
+    service: str                      # "compute" | "volume" | "image" | "network"
+    version: str | None               # "v2.1", "v3", "v2", "v2.0"; None at the service root
+    project_id: str | None            # the project id in the path, when the service uses one
+    collection: str | None            # "servers", "volumes", "images", "os-keypairs", ...
+    resource_id: str | None           # the id (or name) after the collection
+    subpath: tuple[str, ...]          # raw segments after the id ("action", "file", ...)
+    query: MultiDictProxy = field(repr=False)
+    headers: CIMultiDictProxy = field(repr=False)
+    listing: bool = False             # GET of a collection (or its "detail")
+    detail: bool = False              # the "detail" form of a listing
+    body: bytes | None = field(default=None, repr=False)  # None: not read (streamed or empty)
+
+    def replace(self, **changes) -> ApiRequest:
+        return replace(self, **changes)
+
+    @property
+    def is_version_document(self) -> bool:
+        """The service root, a version root, or a document under the root (Glance's /versions)."""
+        return self.version is None or self.collection is None
+
+    @property
+    def is_create(self) -> bool:
+        return self.method == "POST" and self.collection is not None \
+            and self.resource_id is None
+
+    def path_for(self, project_id: str | None) -> str:
+        """The path to send to a provider, its project id in place of the caller's."""
+        parts = [self.version] if self.version else []
+        if self.project_id is not None and project_id is not None:
+            parts.append(project_id)
+        if self.collection:
+            parts.append(quote(self.collection, safe=_SAFE))
+        if self.resource_id is not None:
+            parts.append(quote(self.resource_id, safe=_SAFE))
+        elif self.detail:
+            parts.append("detail")
+        parts.extend(self.subpath)
+        return "/" + "/".join(parts) if parts else "/"

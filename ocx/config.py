@@ -1,0 +1,124 @@
+"""OCX's configuration: an INI file in the OpenStack style, read with oslo.config.
+
+Every option is defined here, once, with its help and default; ``list_opts`` lets
+``oslo-config-generator`` write the commented sample in ``etc/``. Nothing is read at import
+time and there is no global: ``load(path)`` returns a fresh ``ConfigOpts`` that the caller
+passes down.
+
+Providers besides the home cloud are named in ``[DEFAULT] providers``; each may have a
+``[provider:NAME]`` section (see ``provider_opts``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from oslo_config import cfg
+
+default_opts = [
+    cfg.HostAddressOpt("bind_host", default="127.0.0.1",
+                       help="Address the gateway listens on."),
+    cfg.PortOpt("bind_port", default=8080, help="Port the gateway listens on."),
+    cfg.URIOpt("public_url", schemes=["http", "https"],
+               help="The URL clients reach OCX at (put in the catalog and in every link OCX "
+                    "returns). Default: http://bind_host:bind_port."),
+    cfg.ListOpt("providers", default=[],
+                help="K2K service providers (their ids at the home Keystone) that OCX sends "
+                     "calls to besides the home cloud. Each may have a [provider:NAME] section."),
+    cfg.FloatOpt("connect_timeout", default=5.0, min=0.1,
+                 help="Seconds to wait for a provider to accept a connection."),
+    cfg.FloatOpt("call_timeout", default=60.0, min=0.1,
+                 help="Seconds a provider may take to start answering a call."),
+    cfg.IntOpt("max_connections_per_provider", default=100, min=1,
+               help="Keep-alive connections kept open to each provider."),
+    cfg.ListOpt("extensions", default=[],
+                help="Extensions to load (names of `ocx.extensions` entry points), in the "
+                     "order their hooks run."),
+    cfg.StrOpt("state_dir", default=".ocx",
+               help="Folder for the SQLite store and the generated encryption key."),
+]
+
+keystone_opts = [
+    cfg.URIOpt("auth_url", schemes=["http", "https"],
+               help="The home Keystone's v3 URL (the K2K identity provider)."),
+    cfg.StrOpt("username", default="ocx", help="OCX's service user at the home Keystone."),
+    cfg.StrOpt("password", secret=True, help="The service user's password."),
+    cfg.StrOpt("project_name", default="service", help="The service user's project."),
+    cfg.StrOpt("user_domain_name", default="Default", help="The service user's domain."),
+    cfg.StrOpt("project_domain_name", default="Default",
+               help="The domain of the service user's project."),
+    cfg.StrOpt("region_name", default=None, help="Region of the endpoints OCX uses."),
+    cfg.StrOpt("home_interface", default="internal", choices=["public", "internal", "admin"],
+               help="Interface of the home catalog OCX forwards home calls to; the public "
+                    "endpoints are OCX's own once `ocx catalog` has run."),
+    cfg.IntOpt("token_cache_seconds", default=300, min=0,
+               help="How long a validated token is trusted without asking Keystone again "
+                    "(never beyond its expiry)."),
+    cfg.IntOpt("refusal_cache_seconds", default=5, min=0,
+               help="How long a token Keystone refused is refused without asking again."),
+]
+
+store_opts = [
+    cfg.StrOpt("url", default=None, secret=True,
+               help="SQLAlchemy URL of the mapping store: sqlite:///path (default: "
+                    "state_dir/ocx.sqlite) or postgresql://user@host/db."),
+    cfg.ListOpt("encryption_keys", default=[], secret=True,
+                help="Fernet keys that encrypt remote tokens at rest, newest first. Default: "
+                     "a key generated once in state_dir/encryption.key."),
+    cfg.IntOpt("cache_size", default=100_000, min=0,
+               help="Mappings kept in memory so that look-ups on the hot path skip the "
+                    "database."),
+]
+
+provider_opts = [
+    cfg.StrOpt("kind", default="openstack", choices=["openstack"],
+               help="What the provider is: an OpenStack cloud reached by K2K."),
+    cfg.StrOpt("sp_id", help="Its service provider id at the home Keystone (default: the "
+                             "provider's name)."),
+    cfg.StrOpt("interface", default="public", choices=["public", "internal", "admin"],
+               help="Interface of the provider's catalog to use."),
+    cfg.DictOpt("project_map", default={},
+                help="local project id or name → remote project id or name, when the remote "
+                     "project is not the one of the same name."),
+]
+
+
+def list_opts():
+    """For oslo-config-generator (``ocx.config`` namespace)."""
+    return [(None, default_opts), ("keystone", keystone_opts), ("store", store_opts),
+            ("provider:name", provider_opts)]
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    kind: str
+    sp_id: str
+    interface: str
+    project_map: dict[str, str]
+
+
+def load(path: str | None = None, args: list[str] | None = None) -> cfg.ConfigOpts:
+    conf = cfg.ConfigOpts()
+    conf.register_opts(default_opts)
+    conf.register_opts(keystone_opts, group="keystone")
+    conf.register_opts(store_opts, group="store")
+    conf(args=args or [], project="ocx", default_config_files=[path] if path else [],
+         default_config_dirs=[])
+    for name in conf.providers:
+        conf.register_opts(provider_opts, group=f"provider:{name}")
+    return conf
+
+
+def public_url(conf: cfg.ConfigOpts) -> str:
+    return (conf.public_url or f"http://{conf.bind_host}:{conf.bind_port}").rstrip("/")
+
+
+def providers(conf: cfg.ConfigOpts) -> list[ProviderConfig]:
+    """The configured K2K providers (the home cloud is always there besides these)."""
+    result = []
+    for name in conf.providers:
+        group = conf[f"provider:{name}"]
+        result.append(ProviderConfig(name=name, kind=group.kind, sp_id=group.sp_id or name,
+                                     interface=group.interface,
+                                     project_map=dict(group.project_map)))
+    return result

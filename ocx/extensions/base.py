@@ -1,0 +1,123 @@
+"""Extensions (seed 000, primitive 3): code that joins the call for some methods and paths.
+
+An extension is a small class. It names the methods and path templates it is for and defines
+any of three hooks, each named after the stage it runs in. The pipeline finds the hooks by name,
+runs the matching extensions in the order configured, and never imports a concrete extension.
+
+Path templates are written over the *resource path*: the service, the collection, the id and
+what follows, without the version or the project id (so one template serves both the
+``/v2.1/servers`` and ``/v2.1/{project}/servers`` forms)::
+
+    /compute/servers/{server_id}/os-volume_attachments
+    /volume/volumes
+"""
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..call import ApiRequest
+
+if TYPE_CHECKING:
+    from ..routing.plan import Plan
+
+ENTRY_POINT_GROUP = "ocx.extensions"
+
+
+@dataclass
+class Call:
+    """One call on its way through the stages; extensions read and replace its parts.
+
+    ``response`` is set by whoever answers: the pipeline after shaping, or an extension that
+    answers the call itself (the pipeline then skips planning and execution).
+    """
+
+    request: ApiRequest
+    caller: Any                       # identity.caller.Caller
+    plan: Plan | None = None
+    response: Any = None              # api.response.Shaped
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Extension:
+    """Base of every extension; override what you need."""
+
+    name: ClassVar[str] = ""
+    methods: ClassVar[frozenset[str]] = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH",
+                                                   "DELETE"})
+    paths: ClassVar[tuple[str, ...]] = ()
+
+    async def on_request(self, call: Call, params: dict[str, str]) -> None:
+        """After identify, before plan. May replace ``call.request`` or set ``call.response``."""
+
+    async def on_plan(self, call: Call, params: dict[str, str]) -> None:
+        """After plan, before credit. May replace ``call.plan``."""
+
+    async def on_response(self, call: Call, params: dict[str, str]) -> None:
+        """After shape. May replace ``call.response``; it must stay a complete answer."""
+
+
+def resource_path(request: ApiRequest) -> str:
+    parts = [request.service]
+    if request.collection:
+        parts.append(request.collection)
+    if request.resource_id is not None:
+        parts.append(request.resource_id)
+    elif request.detail:
+        parts.append("detail")
+    parts.extend(request.subpath)
+    return "/" + "/".join(parts)
+
+
+def compile_template(template: str) -> re.Pattern:
+    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template.rstrip("/")))
+    return re.compile(f"^{pattern}$")
+
+
+class Extensions:
+    """The extensions of one gateway, compiled once at start-up and frozen."""
+
+    def __init__(self, extensions: Iterable[Extension]) -> None:
+        self._compiled = tuple(
+            (ext, frozenset(ext.methods), tuple(compile_template(t) for t in ext.paths))
+            for ext in extensions)
+
+    def __len__(self) -> int:
+        return len(self._compiled)
+
+    def match(self, request: ApiRequest) -> list[tuple[Extension, dict[str, str]]]:
+        if not self._compiled:
+            return []
+        path = resource_path(request)
+        found = []
+        for ext, methods, patterns in self._compiled:
+            if request.method not in methods:
+                continue
+            for pattern in patterns:
+                m = pattern.match(path)
+                if m:
+                    found.append((ext, m.groupdict()))
+                    break
+        return found
+
+
+def load(names: Iterable[str], **context) -> Extensions:
+    """Instantiate the named extensions from the ``ocx.extensions`` entry points, in order.
+
+    ``context`` (store, executor, ...) is passed to each extension's constructor as keywords it
+    accepts.
+    """
+    available = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    loaded = []
+    for name in names:
+        if name not in available:
+            raise ValueError(f"unknown extension {name!r}; installed: "
+                             f"{', '.join(sorted(available)) or 'none'}")
+        cls = available[name].load()
+        accepted = inspect.signature(cls).parameters
+        loaded.append(cls(**{k: v for k, v in context.items() if k in accepted}))
+    return Extensions(loaded)

@@ -1,0 +1,56 @@
+"""Credit: the token and project a caller's call uses at each provider (seed 000, primitive 1).
+
+At the home cloud the caller's own token serves. At a K2K service provider the token mapping
+(local token, local project) → provider → (remote token, remote project) serves; when there is
+none, or it has expired, a K2K exchange makes one and the store keeps it. The exchanger
+coalesces concurrent exchanges, so a burst of calls from a new token makes one.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..backends.base import Credentials
+from ..store import TokenMapping
+from .caller import Caller
+
+# A mapping this close to its expiry is renewed rather than used.
+RENEW_MARGIN = dt.timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class Remote:
+    """How OCX reaches one K2K service provider."""
+
+    sp_id: str
+    project_map: Mapping[str, str]
+
+
+class TokenMapper:
+    def __init__(self, store, exchanger, *, home: str, remotes: Mapping[str, Remote]) -> None:
+        self.store = store
+        self.exchanger = exchanger
+        self.home = home
+        self.remotes = remotes
+
+    async def credentials(self, caller: Caller, provider: str) -> Credentials:
+        if provider == self.home:
+            return Credentials(caller.token, caller.project_id, tuple(caller.catalog),
+                               caller.expires_at)
+        now = dt.datetime.now(dt.timezone.utc)
+        mapping = await self.store.get_token_mapping(caller.token_hash, caller.project_id,
+                                                     provider)
+        if mapping is None or mapping.expires_at - RENEW_MARGIN <= now:
+            remote = self.remotes[provider]
+            exchanged = await self.exchanger.exchange(caller, remote.sp_id, remote.project_map)
+            mapping = TokenMapping(
+                local_token_hash=caller.token_hash, local_project=caller.project_id,
+                provider=provider, remote_token=exchanged.token,
+                remote_project=exchanged.project_id,
+                # A mapping never outlives the local token it stands for.
+                expires_at=min(exchanged.expires_at, caller.expires_at),
+                catalog=list(exchanged.catalog))
+            await self.store.put_token_mapping(mapping)
+        return Credentials(mapping.remote_token, mapping.remote_project, tuple(mapping.catalog),
+                           mapping.expires_at)

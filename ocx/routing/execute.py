@@ -1,0 +1,121 @@
+"""Execute: send a planned call to its providers, concurrently and within time limits.
+
+The executor decides nothing: the plan says where, the credentials say with what. A search asks
+every provider for the resource at once; a provider's 404 is an answer, a provider that cannot
+be reached is an outcome, and neither stops the others.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+from multidict import MultiDict, MultiDictProxy
+
+from ..backends.base import Credentials, Provider, ProviderFailure, ProviderResponse
+from ..call import ApiRequest
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one provider did in a search: answered with a status, or failed to answer."""
+
+    provider: str
+    status: int | None = None
+    failure: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.provider}: {self.failure or self.status}"
+
+
+class SearchFailed(Exception):
+    """No provider has the resource (``not_found``), or some could not be asked."""
+
+    def __init__(self, outcomes: list[Outcome]) -> None:
+        super().__init__("; ".join(o.describe() for o in outcomes))
+        self.outcomes = outcomes
+
+    @property
+    def not_found(self) -> bool:
+        return all(o.status == 404 for o in self.outcomes)
+
+
+def locator(request: ApiRequest) -> ApiRequest:
+    """The GET that finds where a resource lives: the call itself when it is that GET."""
+    if request.method in ("GET", "HEAD") and not request.subpath:
+        return request
+    return request.replace(method="GET", subpath=(), body=None,
+                           query=MultiDictProxy(MultiDict()))
+
+
+class Executor:
+    def __init__(self, session: aiohttp.ClientSession, providers: Mapping[str, Provider], *,
+                 connect_timeout: float, call_timeout: float) -> None:
+        self.session = session
+        self.providers = providers
+        # sock_read limits the wait for each chunk, not the whole (streamed) body.
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout,
+                                             sock_read=call_timeout)
+
+    async def send(self, provider: str, request: ApiRequest, credentials: Credentials,
+                   body=None, method: str | None = None) -> ProviderResponse:
+        return await self.providers[provider].send(self.session, request, credentials,
+                                                   body=body, timeout=self.timeout,
+                                                   method=method)
+
+    async def search(self, request: ApiRequest, credentials: Mapping[str, Credentials | Outcome],
+                     *, by_arrival: bool, body=None) -> ProviderResponse:
+        """Find the provider that has the resource: the first 2xx wins.
+
+        ``by_arrival``: the first to answer 2xx wins (ids unique across clouds); otherwise the
+        first 2xx in provider order wins (resources every cloud has, such as flavors).
+        ``credentials`` holds an :class:`Outcome` for a provider that could not be credited.
+        Raises :class:`SearchFailed` when none answers 2xx.
+        """
+        probe = locator(request)
+        outcomes: dict[str, Outcome] = {
+            name: c for name, c in credentials.items() if isinstance(c, Outcome)}
+        tasks = {asyncio.create_task(self.send(name, probe, c)): name
+                 for name, c in credentials.items() if not isinstance(c, Outcome)}
+        order = [name for name in credentials if name not in outcomes]
+        answers: dict[str, ProviderResponse] = {}
+        winner: ProviderResponse | None = None
+        pending = set(tasks)
+        try:
+            while pending and winner is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    name = tasks[task]
+                    try:
+                        answer = task.result()
+                    except ProviderFailure as exc:
+                        outcomes[name] = Outcome(name, failure=exc.reason)
+                        continue
+                    outcomes[name] = Outcome(name, status=answer.status)
+                    answers[name] = answer
+                winner = self._winner(order, answers, outcomes, by_arrival)
+        finally:
+            for task in pending:
+                task.cancel()
+            for name, answer in answers.items():
+                if answer is not winner:
+                    answer.release()
+        if winner is None:
+            raise SearchFailed([outcomes[name] for name in credentials])
+        if probe is request:
+            return winner
+        winner.release()
+        return await self.send(winner.provider, request, credentials[winner.provider], body)
+
+    @staticmethod
+    def _winner(order: list[str], answers: dict[str, ProviderResponse],
+                outcomes: dict[str, Outcome], by_arrival: bool) -> ProviderResponse | None:
+        if by_arrival:
+            return next((a for a in answers.values() if a.ok), None)
+        for name in order:  # the first provider in order that has answered 2xx...
+            if name not in outcomes:
+                return None  # ...but only once every provider before it has answered
+            if name in answers and answers[name].ok:
+                return answers[name]
+        return None

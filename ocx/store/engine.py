@@ -1,0 +1,62 @@
+"""The one SQLAlchemy asyncio engine a store runs on, set up for its backend.
+
+SQLite: WAL (readers never wait for the writer), a busy timeout (writers of several workers
+take turns instead of failing), the database file private to its owner. An in-memory SQLite
+database lives in one connection, so it gets exactly one. PostgreSQL: connections are checked
+before use, so a restarted server costs no failed call.
+"""
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from .urls import async_url, is_memory
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(url: str | URL) -> AsyncEngine:
+    """An engine for ``url`` (``sqlite:///path`` or ``postgresql://…``; see :func:`async_url`).
+
+    Statement parameters are kept out of logs and exception messages (``hide_parameters``):
+    they carry token hashes and encrypted tokens, which have no business in a log.
+    """
+    url = async_url(url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    return create_async_engine(url, hide_parameters=True, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: URL) -> AsyncEngine:
+    if is_memory(url):
+        engine = create_async_engine(url, hide_parameters=True, poolclass=StaticPool)
+    else:
+        _create_private_file(url.database)
+        engine = create_async_engine(
+            url, hide_parameters=True,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            # With WAL, NORMAL survives a crash of OCX; a power cut may lose the last
+            # mappings, which are relearned.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    return engine
+
+
+def _create_private_file(path: str) -> None:
+    """Make the database file 0600 (SQLite gives its -wal and -shm files the same mode)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

@@ -1,0 +1,67 @@
+"""The tables, as SQLAlchemy Core sees them. The migrations in ``migrations/versions`` make
+them; a test checks that the two agree.
+
+Keys are the look-ups: a token mapping by (local token hash, local project, provider), a
+resource mapping by (resource type, resource id). The other indexes serve the operator's
+listings and deletes by provider, and the purge of expired token mappings.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend.
+
+    PostgreSQL keeps a ``timestamp with time zone``; SQLite has no time zones, so the value is
+    stored as naive UTC (its text form then sorts and compares in time order).
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+token_mappings = sa.Table(
+    "token_mappings", metadata,
+    sa.Column("local_token_hash", sa.String(64), primary_key=True),
+    sa.Column("local_project", sa.String(255), primary_key=True),
+    sa.Column("provider", sa.String(255), primary_key=True),
+    # Fernet ciphertext (url-safe base64) of the remote token; never the clear token.
+    sa.Column("remote_token_enc", sa.Text, nullable=False),
+    sa.Column("remote_project", sa.String(255), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("catalog", sa.JSON, nullable=False),
+    sa.Index("ix_token_mappings_provider", "provider"),
+    sa.Index("ix_token_mappings_expires_at", "expires_at"),
+)
+
+resource_mappings = sa.Table(
+    "resource_mappings", metadata,
+    sa.Column("resource_type", sa.String(64), primary_key=True),
+    sa.Column("resource_id", sa.String(255), primary_key=True),
+    sa.Column("provider", sa.String(255), nullable=False),
+    sa.Column("remote_project", sa.String(255), nullable=True),
+    sa.Column("endpoint", sa.Text, nullable=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_resource_mappings_provider", "provider"),
+)

@@ -1,0 +1,91 @@
+"""OCX in front of three simulated clouds, all on loopback, as `ocx demo` sets them up.
+
+``home`` is the K2K identity provider; ``sp1`` and ``sp2`` are its service providers. OCX runs
+on the clouds' event loop; it is put in home's catalog the way ``ocx catalog`` does it, so a
+client logging in to home finds OCX. ``ocx_env.connect("ocx")`` is such a client;
+``connect("sp1")`` goes straight to sp1 as a local user of the project the K2K mapping lands
+in, so that what it creates is what OCX must find.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+
+import openstack
+import pytest
+from aiohttp import web
+
+from ocx import config
+from ocx.api.server import gateway
+from ocx.demo import clouds_yaml, gateway_config, free_port
+from ocx.identity import ksa
+from ocx.identity.catalog import register_ocx
+from ocx.identity.validate import service_auth
+from tests.conftest import start_sim
+
+STORES = ["sqlite"]
+if os.environ.get("OCX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"):
+    STORES.append("postgresql")
+
+
+class OcxEnv:
+    def __init__(self, sim, url: str, conf, clouds: dict) -> None:
+        self.sim = sim
+        self.url = url
+        self.conf = conf
+        self.clouds = clouds["clouds"]
+
+    def connect(self, cloud: str = "ocx") -> openstack.connection.Connection:
+        entry = self.clouds[cloud]
+        return openstack.connection.Connection(
+            region_name=entry["region_name"], interface=entry["interface"],
+            identity_api_version="3", **entry["auth"])
+
+    def calls(self, cloud: str) -> dict:
+        return self.sim.cloud(cloud).call_counts()
+
+    def reset_calls(self) -> None:
+        for name in ("home", "sp1", "sp2"):
+            self.sim.cloud(name).calls.clear()
+
+
+def _describe(sim) -> dict:
+    return {"clouds": {name: {"auth_url": c.keystone.endpoint, "region": c.spec.region,
+                              "idp": c.spec.idp, "users": c.keystone.demo_credentials(),
+                              "endpoints": c.endpoints()}
+                       for name, c in sim.exchange.clouds.items()}}
+
+
+@pytest.fixture(scope="module")
+def ocx_env(request) -> Iterator[OcxEnv]:
+    store_url = getattr(request, "param", None)
+    for sim in start_sim("home,sp1,sp2"):
+        described = _describe(sim)
+        with tempfile.TemporaryDirectory(prefix="ocx-test-") as state:
+            path = os.path.join(state, "ocx.conf")
+            with open(path, "w") as f:
+                f.write(gateway_config(described, free_port(), state))
+                if store_url:
+                    f.write(f"\n[store]\nurl = {store_url}\n")
+            conf = config.load(path)
+            url = config.public_url(conf)
+
+            async def start():
+                context = gateway(conf)
+                app = await context.__aenter__()
+                runner = web.AppRunner(app, access_log=None)
+                await runner.setup()
+                await web.TCPSite(runner, conf.bind_host, conf.bind_port).start()
+                await register_ocx(ksa.session(10, service_auth(conf)), conf.keystone.auth_url,
+                                   url)
+                return context, runner
+
+            context, runner = sim.call(start())
+            try:
+                yield OcxEnv(sim, url, conf, clouds_yaml(described, url))
+            finally:
+                async def stop():
+                    await runner.cleanup()
+                    await context.__aexit__(None, None, None)
+                sim.call(stop())
