@@ -20,7 +20,7 @@ class Credentials:
     """What a call to one provider is made with: a token there and the project it is scoped to."""
 
     token: str = field(repr=False)
-    project_id: str
+    project_id: str | None
     catalog: tuple = field(default=(), repr=False)
     expires_at: dt.datetime | None = None
 

@@ -40,7 +40,8 @@ def outbound_headers(request: ApiRequest, token: str, streaming: bool,
                      via: str | None) -> CIMultiDict:
     headers = CIMultiDict((k, v) for k, v in request.headers.items()
                           if k.lower() not in HOP_BY_HOP)
-    headers["X-Auth-Token"] = token
+    if token:  # none for a version document asked for without one
+        headers["X-Auth-Token"] = token
     if streaming and "Content-Length" in request.headers:
         headers["Content-Length"] = request.headers["Content-Length"]
     if via:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..backends.base import Credentials
 from ..store import TokenMapping
 from .caller import Caller
+from .coalesce import Coalescer
 
 # A mapping this close to its expiry is renewed rather than used.
 RENEW_MARGIN = dt.timedelta(seconds=30)
@@ -33,15 +34,26 @@ class TokenMapper:
         self.exchanger = exchanger
         self.home = home
         self.remotes = remotes
+        # Look-up, exchange and store as one piece of work per mapping key: a call arriving
+        # between the end of an exchange and the store's write must not start another.
+        self._work: Coalescer[TokenMapping] = Coalescer()
 
     async def credentials(self, caller: Caller, provider: str) -> Credentials:
         if provider == self.home:
             return Credentials(caller.token, caller.project_id, tuple(caller.catalog),
                                caller.expires_at)
-        now = dt.datetime.now(dt.timezone.utc)
         mapping = await self.store.get_token_mapping(caller.token_hash, caller.project_id,
                                                      provider)
-        if mapping is None or mapping.expires_at - RENEW_MARGIN <= now:
+        if not usable(mapping):
+            mapping = await self._work.run((caller.token_hash, caller.project_id, provider),
+                                           lambda: self._renew(caller, provider))
+        return Credentials(mapping.remote_token, mapping.remote_project, tuple(mapping.catalog),
+                           mapping.expires_at)
+
+    async def _renew(self, caller: Caller, provider: str) -> TokenMapping:
+        mapping = await self.store.get_token_mapping(caller.token_hash, caller.project_id,
+                                                     provider)
+        if not usable(mapping):  # still: nobody renewed it while this waited its turn
             remote = self.remotes[provider]
             exchanged = await self.exchanger.exchange(caller, remote.sp_id, remote.project_map)
             mapping = TokenMapping(
@@ -52,5 +64,9 @@ class TokenMapper:
                 expires_at=min(exchanged.expires_at, caller.expires_at),
                 catalog=list(exchanged.catalog))
             await self.store.put_token_mapping(mapping)
-        return Credentials(mapping.remote_token, mapping.remote_project, tuple(mapping.catalog),
-                           mapping.expires_at)
+        return mapping
+
+
+def usable(mapping: TokenMapping | None) -> bool:
+    return mapping is not None and \
+        mapping.expires_at - RENEW_MARGIN > dt.datetime.now(dt.timezone.utc)

@@ -91,6 +91,7 @@ class TokenValidator:
         self._validations: Coalescer[Caller] = Coalescer()
         self._logins: Coalescer[tuple[str, dt.datetime]] = Coalescer()
         self._service: tuple[str, dt.datetime] | None = None
+        self._service_catalog: list[dict] = []
 
     async def identify(self, token: str | None) -> Caller:
         """The caller a token stands for; Keystone is asked only when the caches cannot say."""
@@ -168,6 +169,11 @@ class TokenValidator:
             raise IdentityUnavailable(f"the home Keystone gave an answer OCX cannot read "
                                       f"({type(exc).__name__})") from None
 
+    async def service_catalog(self) -> list[dict]:
+        """The home catalog as OCX's service user sees it (for calls that carry no token)."""
+        await self._service_token()
+        return self._service_catalog
+
     async def _service_token(self, refused: str | None = None) -> str:
         """OCX's own token: the cached one unless it is refused or about to expire."""
         current = self._service
@@ -194,4 +200,5 @@ class TokenValidator:
         except Exception as exc:  # whatever keystoneauth1 raised: described, never echoed
             raise IdentityUnavailable(f"the home Keystone {ksa.describe(exc)} when OCX's "
                                       f"service user logged in") from None
+        self._service_catalog = list(access.service_catalog.catalog or ())
         return access.auth_token, access.expires

@@ -18,15 +18,12 @@ from aiohttp import web
 
 from ocx import config
 from ocx.api.server import gateway
-from ocx.demo import clouds_yaml, gateway_config, free_port
+from ocx.demo import clouds_yaml, free_port, gateway_config
 from ocx.identity import ksa
 from ocx.identity.catalog import register_ocx
 from ocx.identity.validate import service_auth
 from tests.conftest import start_sim
-
-STORES = ["sqlite"]
-if os.environ.get("OCX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"):
-    STORES.append("postgresql")
+from tests.postgres import postgres_url  # noqa: F401 - fixture
 
 
 class OcxEnv:
@@ -57,9 +54,11 @@ def _describe(sim) -> dict:
                        for name, c in sim.exchange.clouds.items()}}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def ocx_env(request) -> Iterator[OcxEnv]:
-    store_url = getattr(request, "param", None)
+    """Every gateway test runs twice: with the SQLite store and with PostgreSQL."""
+    store_url = request.getfixturevalue("postgres_url") if request.param == "postgresql" \
+        else None
     for sim in start_sim("home,sp1,sp2"):
         described = _describe(sim)
         with tempfile.TemporaryDirectory(prefix="ocx-test-") as state:
