@@ -7,8 +7,18 @@ import struct
 import pytest
 
 from ocx.sim.glance import (
-    Caller, Image, WebobError, apply_changes, check_format, image_schema, image_view,
-    new_image, parse_patch, parse_range, schema_error)
+    Caller,
+    Image,
+    WebobError,
+    apply_changes,
+    check_format,
+    image_schema,
+    image_view,
+    new_image,
+    parse_patch,
+    parse_range,
+    schema_error,
+)
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 DEMO = Caller("demo", "u-demo", frozenset({"member", "reader"}))

@@ -6,9 +6,23 @@ import datetime as dt
 import pytest
 
 from ocx.sim.glance import (
-    LIMIT_DEFAULT, LIMIT_MAX, Caller, Image, Member, WebobError, can_see, comes_after,
-    full_sort, image_filters, in_listing, list_links, parse_list_query, sort_images,
-    split_filter_op, split_in_values)
+    LIMIT_DEFAULT,
+    LIMIT_MAX,
+    Caller,
+    Image,
+    Member,
+    WebobError,
+    can_see,
+    comes_after,
+    full_sort,
+    image_filters,
+    in_listing,
+    list_links,
+    parse_list_query,
+    sort_images,
+    split_filter_op,
+    split_in_values,
+)
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 DEMO = Caller("demo", "u-demo", frozenset({"member", "reader"}))

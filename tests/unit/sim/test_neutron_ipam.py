@@ -4,8 +4,16 @@ from __future__ import annotations
 import pytest
 
 from ocx.sim.errors import SimError
-from ocx.sim.neutron import (check_pools, default_gateway, default_pools, eui64_address,
-                             free_addresses, gateway_conflict, gateway_invalid, ip_on_subnet)
+from ocx.sim.neutron import (
+    check_pools,
+    default_gateway,
+    default_pools,
+    eui64_address,
+    free_addresses,
+    gateway_conflict,
+    gateway_invalid,
+    ip_on_subnet,
+)
 
 
 def test_the_default_pool_is_every_host_but_the_gateway():

@@ -7,8 +7,18 @@ import pytest
 
 from ocx.sim.auth import Token
 from ocx.sim.errors import SimError
-from ocx.sim.neutron import (NETWORK, NOT_SPECIFIED, PORT, SECURITY_GROUP_RULE, SUBNET,
-                             check_rule, parse_list_query, prepare_body, to_bool, valid_subnet)
+from ocx.sim.neutron import (
+    NETWORK,
+    NOT_SPECIFIED,
+    PORT,
+    SECURITY_GROUP_RULE,
+    SUBNET,
+    check_rule,
+    parse_list_query,
+    prepare_body,
+    to_bool,
+    valid_subnet,
+)
 
 NOW = dt.datetime(2026, 11, 24, 17, 10, 28, tzinfo=dt.timezone.utc)
 

@@ -6,8 +6,17 @@ import datetime as dt
 import pytest
 
 from ocx.sim.errors import SimError
-from ocx.sim.nova import (FLAVORS, Instance, Vif, page_servers, parse_server_query,
-                          select_flavors, server_matches, status_of, v)
+from ocx.sim.nova import (
+    FLAVORS,
+    Instance,
+    Vif,
+    page_servers,
+    parse_server_query,
+    select_flavors,
+    server_matches,
+    status_of,
+    v,
+)
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 

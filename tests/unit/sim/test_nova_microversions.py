@@ -5,7 +5,13 @@ import pytest
 from multidict import CIMultiDict
 
 from ocx.sim.errors import SimError
-from ocx.sim.nova import MAX_VERSION, MIN_VERSION, Version, requested_version, version_headers
+from ocx.sim.nova import (
+    MAX_VERSION,
+    MIN_VERSION,
+    Version,
+    requested_version,
+    version_headers,
+)
 
 
 def asked(**headers: str) -> Version:

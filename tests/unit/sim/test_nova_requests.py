@@ -6,10 +6,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ocx.sim.errors import SimError
-from ocx.sim.nova import (FLAVORS, GiB, check_boot_sequence, generate_keypair, image_fits,
-                          image_properties, instance_count, next_device_name, parse_bdms,
-                          parse_networks, sanitize_hostname, server_create_schema,
-                          ssh_fingerprint, v, validate_body, x509_fingerprint)
+from ocx.sim.nova import (
+    FLAVORS,
+    GiB,
+    check_boot_sequence,
+    generate_keypair,
+    image_fits,
+    image_properties,
+    instance_count,
+    next_device_name,
+    parse_bdms,
+    parse_networks,
+    sanitize_hostname,
+    server_create_schema,
+    ssh_fingerprint,
+    v,
+    validate_body,
+    x509_fingerprint,
+)
 
 IMAGE = "70a599e0-31e7-49b7-b260-868f441e862b"
 VOLUME = "4a3c9e4b-0d5e-4b8e-9a57-1f0f6c8b9a11"

@@ -4,8 +4,14 @@ from __future__ import annotations
 import pytest
 
 from ocx.sim.errors import SimError
-from ocx.sim.nova import (keypair_create_schema, server_create_schema, server_update_schema, v,
-                          validate_body, volume_attach_schema)
+from ocx.sim.nova import (
+    keypair_create_schema,
+    server_create_schema,
+    server_update_schema,
+    v,
+    validate_body,
+    volume_attach_schema,
+)
 
 IMAGE = "70a599e0-31e7-49b7-b260-868f441e862b"
 

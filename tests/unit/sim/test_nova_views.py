@@ -4,9 +4,21 @@ from __future__ import annotations
 import datetime as dt
 
 from ocx.sim.auth import Token
-from ocx.sim.nova import (FLAVORS, Bdm, Call, Instance, Vif, flavor_brief, flavor_detail,
-                          host_id, limits_view, server_detail, url_join, v,
-                          volume_attachment_view)
+from ocx.sim.nova import (
+    FLAVORS,
+    Bdm,
+    Call,
+    Instance,
+    Vif,
+    flavor_brief,
+    flavor_detail,
+    host_id,
+    limits_view,
+    server_detail,
+    url_join,
+    v,
+    volume_attachment_view,
+)
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)
 HOST = "http://nova.example:8774"
