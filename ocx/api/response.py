@@ -24,6 +24,7 @@ class Shaped:
     headers: CIMultiDict
     body: bytes | None                  # None: stream ``answer.stream`` to the caller
     learned: list[str] = field(default_factory=list)   # ids of ``request.collection``
+    provider: str | None = None         # who answered (None: OCX itself)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def shape(request: ApiRequest, answer: ProviderResponse, base: str,
         if name in headers:
             headers[name] = rewriter.url(headers[name])
     if answer.body is None:
-        return Shaped(answer.status, headers, None)
+        return Shaped(answer.status, headers, None, provider=answer.provider)
     body_bytes = answer.body
     learned: list[str] = []
     needs_rewrite = answer.root.encode() in body_bytes
@@ -99,9 +100,10 @@ def shape(request: ApiRequest, answer: ProviderResponse, base: str,
         try:
             document = orjson.loads(body_bytes)
         except orjson.JSONDecodeError:
-            return Shaped(answer.status, headers, body_bytes)  # passed on as the provider sent it
+            # Passed on as the provider sent it.
+            return Shaped(answer.status, headers, body_bytes, provider=answer.provider)
         if learn:
             learned = resource_ids(request, answer.status, document)
         if needs_rewrite:
             body_bytes = orjson.dumps(rewriter.walk(document))
-    return Shaped(answer.status, headers, body_bytes, learned)
+    return Shaped(answer.status, headers, body_bytes, learned, answer.provider)

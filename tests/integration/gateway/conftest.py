@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from importlib.metadata import EntryPoint
 
 import openstack
 import pytest
@@ -19,6 +20,8 @@ from aiohttp import web
 from ocx import config
 from ocx.api.server import gateway
 from ocx.demo import clouds_yaml, free_port, gateway_config
+from ocx.extensions import base as extensions_base
+from ocx.extensions.base import ENTRY_POINT_GROUP
 from ocx.identity import ksa
 from ocx.identity.catalog import register_ocx
 from ocx.identity.validate import service_auth
@@ -63,11 +66,19 @@ def ocx_env(request) -> Iterator[OcxEnv]:
         described = _describe(sim)
         with tempfile.TemporaryDirectory(prefix="ocx-test-") as state:
             path = os.path.join(state, "ocx.conf")
+            # A test module may bring extensions: EXTENSIONS = {"name": "module:Class"}.
+            extensions = getattr(request.module, "EXTENSIONS", {})
             with open(path, "w") as f:
                 f.write(gateway_config(described, free_port(), state))
                 if store_url:
                     f.write(f"\n[store]\nurl = {store_url}\n")
+            if extensions:
+                text = open(path).read().replace(
+                    "[DEFAULT]\n", f"[DEFAULT]\nextensions = {', '.join(extensions)}\n", 1)
+                open(path, "w").write(text)
             conf = config.load(path)
+            points = [EntryPoint(name, target, ENTRY_POINT_GROUP)
+                      for name, target in extensions.items()]
             url = config.public_url(conf)
 
             async def start():
@@ -80,7 +91,10 @@ def ocx_env(request) -> Iterator[OcxEnv]:
                                    url)
                 return context, runner
 
-            context, runner = sim.call(start())
+            with pytest.MonkeyPatch.context() as patch:
+                if points:
+                    patch.setattr(extensions_base, "entry_points", lambda group: points)
+                context, runner = sim.call(start())
             try:
                 yield OcxEnv(sim, url, conf, clouds_yaml(described, url))
             finally:
