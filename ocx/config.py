@@ -64,6 +64,8 @@ store_opts = [
     cfg.ListOpt("encryption_keys", default=[], secret=True,
                 help="Fernet keys that encrypt remote tokens at rest, newest first. Default: "
                      "a key generated once in state_dir/encryption.key."),
+    cfg.IntOpt("purge_interval", default=300, min=10,
+                help="Seconds between removals of expired token mappings from the store."),
     cfg.IntOpt("cache_size", default=100_000, min=0,
                help="Mappings kept in memory so that look-ups on the hot path skip the "
                     "database."),

@@ -5,7 +5,9 @@ that nothing is added or changed (the application is frozen when it starts).
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -25,6 +27,7 @@ from ..store import MappingStore, load_or_create_key
 from .app import Stages, make_app
 
 HOME = "home"
+log = logging.getLogger(__name__)
 
 
 def store_url(conf: cfg.ConfigOpts) -> str:
@@ -72,16 +75,31 @@ async def gateway(conf: cfg.ConfigOpts) -> AsyncIterator[web.Application]:
                                        mapper=mapper),
             providers=tuple(providers), defaults={}, public_url=config.public_url(conf),
             via=via)
-        yield make_app(stages)
+        purging = asyncio.create_task(purge_forever(store, conf.store.purge_interval))
+        try:
+            yield make_app(stages)
+        finally:
+            purging.cancel()
     finally:
         await session.close()
         await store.close()
 
 
+async def purge_forever(store: MappingStore, interval: float) -> None:
+    """Expired token mappings are never used; this keeps them from piling up."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            removed = await store.purge_expired()
+        except Exception:  # noqa: BLE001 - a failed purge is retried next time
+            log.exception("purging expired token mappings failed")
+        else:
+            if removed:
+                log.info("purged %d expired token mappings", removed)
+
+
 async def serve(conf: cfg.ConfigOpts, ready=None) -> None:
     """Run the gateway until cancelled; ``ready(url)`` is called once it listens."""
-    import asyncio
-
     async with gateway(conf) as app:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
