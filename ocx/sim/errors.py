@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from http import HTTPStatus
 
+import orjson
 from aiohttp import web
 
 from .wire import json_response, request_id
@@ -89,6 +90,19 @@ def render_neutron(err: SimError, request: web.Request | None = None) -> web.Res
     kind = err.kind or _title(err.status).replace(" ", "")
     return json_response({"NeutronError": {"type": kind, "message": err.message, "detail": ""}},
                          status=err.status, headers=err.headers)
+
+
+async def read_keystone_json(request: web.Request) -> dict:
+    """A Keystone request body: a JSON object, or Keystone's 400."""
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        raise SimError(400, "The request you have made is malformed: the body is not valid "
+                            "JSON.") from None
+    if not isinstance(body, dict):
+        raise SimError(400, "The request you have made is malformed: expected a JSON object.")
+    return body
 
 
 def unauthorized(keystone_url: str) -> SimError:

@@ -30,7 +30,14 @@ from aiohttp import web
 
 from . import saml
 from .auth import TOKEN, Token, public
-from .errors import SimError, bad_request, conflict, forbidden, not_found
+from .errors import (
+    SimError,
+    bad_request,
+    conflict,
+    forbidden,
+    not_found,
+    read_keystone_json,
+)
 from .wire import json_response, utcnow
 
 if TYPE_CHECKING:
@@ -261,18 +268,6 @@ def apply_mapping(mapping_id: str, rules: list[dict],
 # -- request helpers -----------------------------------------------------------------------------
 
 
-async def _json_object(request: web.Request) -> dict:
-    raw = await request.read()
-    try:
-        body = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        raise bad_request("The request you have made is malformed: the body is not valid "
-                          "JSON.") from None
-    if not isinstance(body, dict):
-        raise bad_request("The request you have made is malformed: expected a JSON object.")
-    return body
-
-
 def _member(body: dict, key: str, *, required: Iterable[str] = (),
             allowed: Mapping[str, tuple[type, ...]], at_least_one: bool = False) -> dict:
     """Keystone's schema check of one resource body (``{"service_provider": {...}}``)."""
@@ -491,14 +486,14 @@ class Federation:
 
     @public
     async def post_ecp_assertion(self, request: web.Request) -> web.Response:
-        response, sp = self._assertion_for(await _json_object(request))
+        response, sp = self._assertion_for(await read_keystone_json(request))
         envelope = saml.ecp_envelope(response, relay_state_prefix=sp["relay_state_prefix"] or "",
                                      consumer_url=sp["sp_url"])
         return self._xml_response(envelope, sp)
 
     @public
     async def post_saml2_assertion(self, request: web.Request) -> web.Response:
-        response, sp = self._assertion_for(await _json_object(request))
+        response, sp = self._assertion_for(await read_keystone_json(request))
         return self._xml_response(response, sp)
 
     @public
@@ -526,7 +521,7 @@ class Federation:
     async def put_service_provider(self, request: web.Request) -> web.Response:
         _require_admin(request, "create_service_provider")
         sp_id = request.match_info["sp_id"]
-        ref = _member(await _json_object(request), "service_provider",
+        ref = _member(await read_keystone_json(request), "service_provider",
                       required={"auth_url", "sp_url"}, allowed=self._SP_FIELDS)
         _check_urls(ref, "service_provider")
         if sp_id in self.service_providers:
@@ -541,7 +536,7 @@ class Federation:
     async def patch_service_provider(self, request: web.Request) -> web.Response:
         _require_admin(request, "update_service_provider")
         sp = self._sp(request.match_info["sp_id"])
-        ref = _member(await _json_object(request), "service_provider", allowed=self._SP_FIELDS,
+        ref = _member(await read_keystone_json(request), "service_provider", allowed=self._SP_FIELDS,
                       at_least_one=True)
         _check_urls(ref, "service_provider")
         sp.update(ref)
@@ -779,7 +774,7 @@ class Federation:
     async def put_identity_provider(self, request: web.Request) -> web.Response:
         _require_admin(request, "create_identity_provider")
         idp_id = request.match_info["idp_id"]
-        ref = _member(await _json_object(request), "identity_provider",
+        ref = _member(await read_keystone_json(request), "identity_provider",
                       allowed={**self._IDP_FIELDS, "domain_id": (str, type(None))})
         if idp_id in self.identity_providers:
             raise conflict(f"Conflict occurred attempting to store identity_provider - "
@@ -796,7 +791,7 @@ class Federation:
     async def patch_identity_provider(self, request: web.Request) -> web.Response:
         _require_admin(request, "update_identity_provider")
         idp = self._idp(request.match_info["idp_id"])
-        ref = _member(await _json_object(request), "identity_provider",
+        ref = _member(await read_keystone_json(request), "identity_provider",
                       allowed=self._IDP_FIELDS, at_least_one=True)
         if "remote_ids" in ref:
             ref["remote_ids"] = list(ref["remote_ids"] or [])
@@ -841,7 +836,7 @@ class Federation:
     async def put_protocol(self, request: web.Request) -> web.Response:
         _require_admin(request, "create_protocol")
         m = request.match_info
-        ref = _member(await _json_object(request), "protocol", required={"mapping_id"},
+        ref = _member(await read_keystone_json(request), "protocol", required={"mapping_id"},
                       allowed={"mapping_id": (str,), "remote_id_attribute": (str, type(None))})
         self._idp(m["idp_id"])
         if (m["idp_id"], m["protocol_id"]) in self.protocols:
@@ -856,7 +851,7 @@ class Federation:
         _require_admin(request, "update_protocol")
         m = request.match_info
         protocol = self._protocol(m["idp_id"], m["protocol_id"])
-        ref = _member(await _json_object(request), "protocol", required={"mapping_id"},
+        ref = _member(await read_keystone_json(request), "protocol", required={"mapping_id"},
                       allowed={"mapping_id": (str,), "remote_id_attribute": (str,)})
         self._mapping(ref["mapping_id"])
         protocol.update(ref)
@@ -884,7 +879,7 @@ class Federation:
             self._mapping(request.match_info["mapping_id"]))})
 
     async def _mapping_rules(self, request: web.Request) -> list[dict]:
-        body = await _json_object(request)
+        body = await read_keystone_json(request)
         ref = body.get("mapping")
         try:
             return validate_mapping(ref)

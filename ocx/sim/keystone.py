@@ -13,11 +13,10 @@ import secrets
 import uuid
 from collections.abc import Iterable
 
-import orjson
 from aiohttp import web
 
 from .auth import TOKEN, Token, public
-from .errors import SimError, forbidden, not_found, render_keystone
+from .errors import SimError, forbidden, not_found, read_keystone_json, render_keystone
 from .k2k import Federation
 from .service import SimService
 from .wire import iso_keystone, json_response, utcnow
@@ -33,19 +32,6 @@ def bad_request(message: str) -> SimError:
 
 def _hash_password(password: str, salt: bytes) -> bytes:
     return hashlib.pbkdf2_hmac("sha256", password.encode(), salt, 1000)
-
-
-async def read_body(request: web.Request) -> dict:
-    """Keystone's answer to a body that is not a JSON object."""
-    raw = await request.read()
-    try:
-        body = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        raise bad_request("The request you have made is malformed: the body is not valid "
-                          "JSON.") from None
-    if not isinstance(body, dict):
-        raise bad_request("The request you have made is malformed: expected a JSON object.")
-    return body
 
 
 def _ref(body: dict, key: str) -> dict:
@@ -376,7 +362,7 @@ class KeystoneService(SimService):
 
     @public
     async def authenticate(self, request: web.Request) -> web.Response:
-        body = await read_body(request)
+        body = await read_keystone_json(request)
         auth = _ref(body, "auth")
         identity = _ref(auth, "identity")
         methods = identity.get("methods")
@@ -573,7 +559,7 @@ class KeystoneService(SimService):
 
     async def post_project(self, request: web.Request) -> web.Response:
         self._require_admin(request)
-        ref = _ref(await read_body(request), "project")
+        ref = _ref(await read_keystone_json(request), "project")
         if not isinstance(ref.get("name"), str) or not ref["name"]:
             raise bad_request("Invalid input for field 'name': None is not of type 'string'")
         domain_id = ref.get("domain_id", DEFAULT_DOMAIN)
@@ -588,7 +574,7 @@ class KeystoneService(SimService):
         pid = request.match_info["id"]
         if pid not in self.projects:
             raise not_found(f"Could not find project: {pid}.")
-        ref = _ref(await read_body(request), "project")
+        ref = _ref(await read_keystone_json(request), "project")
         for key in ("name", "description", "enabled", "tags"):
             if key in ref:
                 self.projects[pid][key] = ref[key]
@@ -616,7 +602,7 @@ class KeystoneService(SimService):
 
     async def post_user(self, request: web.Request) -> web.Response:
         self._require_admin(request)
-        ref = _ref(await read_body(request), "user")
+        ref = _ref(await read_keystone_json(request), "user")
         if not isinstance(ref.get("name"), str) or not ref["name"]:
             raise bad_request("Invalid input for field 'name': None is not of type 'string'")
         uid = self.create_user(ref["name"], ref.get("password"),
@@ -664,7 +650,7 @@ class KeystoneService(SimService):
 
     async def post_group(self, request: web.Request) -> web.Response:
         self._require_admin(request)
-        ref = _ref(await read_body(request), "group")
+        ref = _ref(await read_keystone_json(request), "group")
         if not isinstance(ref.get("name"), str) or not ref["name"]:
             raise bad_request("Invalid input for field 'name': None is not of type 'string'")
         domain_id = ref.get("domain_id", DEFAULT_DOMAIN)
@@ -692,7 +678,7 @@ class KeystoneService(SimService):
 
     async def post_role(self, request: web.Request) -> web.Response:
         self._require_admin(request)
-        ref = _ref(await read_body(request), "role")
+        ref = _ref(await read_keystone_json(request), "role")
         if not isinstance(ref.get("name"), str) or not ref["name"]:
             raise bad_request("Invalid input for field 'name': None is not of type 'string'")
         if self.role_id(ref["name"]):
@@ -778,7 +764,7 @@ class KeystoneService(SimService):
 
     async def post_service(self, request: web.Request) -> web.Response:
         self._catalog_write(request, self.catalog_services, "service", None)
-        ref = _ref(await read_body(request), "service")
+        ref = _ref(await read_keystone_json(request), "service")
         if not isinstance(ref.get("type"), str) or not ref["type"]:
             raise bad_request("Invalid input for field 'type': None is not of type 'string'")
         sid = self.add_catalog_service(ref["type"], ref.get("name", ""),
@@ -788,7 +774,7 @@ class KeystoneService(SimService):
     async def patch_service(self, request: web.Request) -> web.Response:
         service = self._catalog_write(request, self.catalog_services, "service",
                                       request.match_info["id"])
-        ref = _ref(await read_body(request), "service")
+        ref = _ref(await read_keystone_json(request), "service")
         service.update({k: ref[k] for k in ("type", "name", "description", "enabled")
                         if k in ref})
         return json_response({"service": service})
@@ -833,7 +819,7 @@ class KeystoneService(SimService):
 
     async def post_endpoint(self, request: web.Request) -> web.Response:
         self._catalog_write(request, self.catalog_endpoints, "endpoint", None)
-        fields = self._endpoint_fields(_ref(await read_body(request), "endpoint"), False)
+        fields = self._endpoint_fields(_ref(await read_keystone_json(request), "endpoint"), False)
         eid = self.add_catalog_endpoint(fields["service_id"], fields["interface"],
                                         fields["url"], fields.get("region_id"),
                                         bool(fields.get("enabled", True)))
@@ -842,7 +828,7 @@ class KeystoneService(SimService):
     async def patch_endpoint(self, request: web.Request) -> web.Response:
         endpoint = self._catalog_write(request, self.catalog_endpoints, "endpoint",
                                        request.match_info["id"])
-        fields = self._endpoint_fields(_ref(await read_body(request), "endpoint"), True)
+        fields = self._endpoint_fields(_ref(await read_keystone_json(request), "endpoint"), True)
         endpoint.update(fields)
         endpoint["region"] = endpoint["region_id"]
         return json_response({"endpoint": endpoint})
