@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -124,6 +125,9 @@ async def run(clouds_yaml_path: Path, port: int | None) -> None:
                 await asyncio.wait_for(sim.wait(), 15)
             except asyncio.TimeoutError:
                 sim.kill()
+                await sim.wait()
+        # It holds the service user's password, the store's key and the remote tokens.
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main(clouds_yaml_path: Path, port: int | None) -> int:
