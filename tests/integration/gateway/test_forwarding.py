@@ -52,3 +52,33 @@ def test_a_resource_nowhere_is_404_in_the_services_format(ocx_env):
                         headers={"X-Auth-Token": token}, timeout=10)
     assert resp.status_code == 404
     assert resp.json()["itemNotFound"]["code"] == 404
+
+
+def test_a_stale_mapping_is_dropped_and_the_resource_searched_again(ocx_env):
+    """A mapping that points at the wrong provider (404 there) gives way to a search."""
+    from ocx.api.server import store_keys, store_url
+    from ocx.store import MappingStore, ResourceMapping
+
+    sp1 = ocx_env.connect("sp1")
+    volume = sp1.block_storage.create_volume(size=1, name="moved")
+
+    async def mislead():
+        store = await MappingStore.open(store_url(ocx_env.conf), store_keys(ocx_env.conf))
+        try:
+            await store.put_resource_mappings([ResourceMapping.learned(
+                "volumes", volume.id, "sp2", None, None, "peer")])
+        finally:
+            await store.close()
+
+    ocx_env.sim.call(mislead())
+    conn = ocx_env.connect("ocx")
+    assert conn.block_storage.get_volume(volume.id).name == "moved"
+
+    async def where():
+        store = await MappingStore.open(store_url(ocx_env.conf), store_keys(ocx_env.conf))
+        try:
+            return (await store.get_resource_mapping("volumes", volume.id)).provider
+        finally:
+            await store.close()
+
+    assert ocx_env.sim.call(where()) == "sp1"
