@@ -92,7 +92,9 @@ class Gateway:
             token = request.headers.get("X-Auth-Token")
             if not token and api.is_version_document and api.method in ("GET", "HEAD"):
                 # Version documents answer without a token in the real services.
-                return await self._write(request, *await self._version_document(api))
+                shaped, answer = await self._version_document(api)
+                outcome = str(shaped.status)
+                return await self._write(request, shaped, answer)
             caller = await self.s.validator.identify(token)                       # identify
             call = Call(api, caller)
             matched = self.s.extensions.match(api)

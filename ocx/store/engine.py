@@ -7,6 +7,7 @@ before use, so a restarted server costs no failed call.
 """
 from __future__ import annotations
 
+import logging
 import os
 
 from sqlalchemy import event
@@ -22,8 +23,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 def make_engine(url: str | URL) -> AsyncEngine:
     """An engine for ``url`` (``sqlite:///path`` or ``postgresql://…``; see :func:`async_url`).
 
-    Statement parameters are kept out of logs and exception messages (``hide_parameters``):
-    they carry token hashes and encrypted tokens, which have no business in a log.
+    Statement parameters are kept out of logs and exception messages (``hide_parameters``,
+    and aiosqlite's own DEBUG lines are silenced): they carry token hashes and encrypted
+    tokens, which have no business in a log.
     """
     url = async_url(url)
     if url.get_backend_name() == "sqlite":
@@ -31,7 +33,16 @@ def make_engine(url: str | URL) -> AsyncEngine:
     return create_async_engine(url, hide_parameters=True, pool_pre_ping=True)
 
 
+def _quiet_aiosqlite() -> None:
+    # aiosqlite logs every call it runs at DEBUG, with its arguments: each statement's
+    # parameters, past SQLAlchemy's hide_parameters. Its INFO and above stay.
+    logger = logging.getLogger("aiosqlite")
+    if logger.level < logging.INFO:
+        logger.setLevel(logging.INFO)
+
+
 def _sqlite_engine(url: URL) -> AsyncEngine:
+    _quiet_aiosqlite()
     if is_memory(url):
         engine = create_async_engine(url, hide_parameters=True, poolclass=StaticPool)
     else:
