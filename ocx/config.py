@@ -24,6 +24,10 @@ default_opts = [
     cfg.ListOpt("providers", default=[],
                 help="K2K service providers (their ids at the home Keystone) that OCX sends "
                      "calls to besides the home cloud. Each may have a [provider:NAME] section."),
+    cfg.DictOpt("default_providers", default={},
+                help="Where creates and listings of a service go when the caller names no "
+                     "provider, per OCX service (compute, volume, image, network), e.g. "
+                     "volume:sp1. Default: the home cloud."),
     cfg.FloatOpt("connect_timeout", default=5.0, min=0.1,
                  help="Seconds to wait for a provider to accept a connection."),
     cfg.FloatOpt("call_timeout", default=60.0, min=0.1,
@@ -109,6 +113,18 @@ def load(path: str | None = None, args: list[str] | None = None) -> cfg.ConfigOp
     for name in conf.providers:
         conf.register_opts(provider_opts, group=f"provider:{name}")
     return conf
+
+
+def default_providers(conf: cfg.ConfigOpts, known: list[str]) -> dict[str, str]:
+    """``[DEFAULT] default_providers`` checked against the services and providers OCX has."""
+    result = {}
+    for service, provider in conf.default_providers.items():
+        if service not in ("compute", "volume", "image", "network"):
+            raise ValueError(f"default_providers: unknown service {service!r}")
+        if provider not in known:
+            raise ValueError(f"default_providers: unknown provider {provider!r} for {service}")
+        result[service] = provider
+    return result
 
 
 def public_url(conf: cfg.ConfigOpts) -> str:

@@ -73,7 +73,9 @@ async def gateway(conf: cfg.ConfigOpts) -> AsyncIterator[web.Application]:
             validator=validator, mapper=mapper, store=store, executor=executor,
             extensions=load_extensions(conf.extensions, store=store, executor=executor,
                                        mapper=mapper),
-            providers=tuple(providers), defaults={}, public_url=config.public_url(conf),
+            providers=tuple(providers),
+            defaults=config.default_providers(conf, list(providers)),
+            public_url=config.public_url(conf),
             via=via)
         purging = asyncio.create_task(purge_forever(store, conf.store.purge_interval))
         try:

@@ -30,3 +30,18 @@ def test_providers_and_their_sections(tmp_path):
     assert (sp1.name, sp1.sp_id, sp1.interface) == ("sp1", "sp1", "public")
     assert (sp2.sp_id, sp2.project_map) == ("bu", {"demo": "research"})
     assert config.public_url(conf) == "https://ocx.example"
+
+
+def test_default_providers_per_service_are_checked(tmp_path):
+    import pytest
+
+    path = tmp_path / "ocx.conf"
+    path.write_text("[DEFAULT]\nproviders = sp1\ndefault_providers = volume:sp1\n")
+    conf = config.load(str(path))
+    assert config.default_providers(conf, ["home", "sp1"]) == {"volume": "sp1"}
+    path.write_text("[DEFAULT]\nproviders = sp1\ndefault_providers = volume:sp9\n")
+    with pytest.raises(ValueError, match="sp9"):
+        config.default_providers(config.load(str(path)), ["home", "sp1"])
+    path.write_text("[DEFAULT]\ndefault_providers = swift:home\n")
+    with pytest.raises(ValueError, match="swift"):
+        config.default_providers(config.load(str(path)), ["home"])
