@@ -63,7 +63,7 @@ async def _run_sim(args) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", control_port)
     await site.start()
-    control_url = "http://127.0.0.1:%d/sim" % site._server.sockets[0].getsockname()[1]
+    control_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/sim"
     try:
         description = exchange.describe()
         print(orjson.dumps({"control": control_url, "clouds": description},
@@ -183,6 +183,253 @@ def cmd_catalog(args) -> int:
     return 0
 
 
+# -- the operator's commands: ocx db, ocx mappings, ocx providers ------------------------------
+
+RESOURCE_COLUMNS = ("type", "id", "provider", "remote_project", "source", "updated_at")
+TOKEN_COLUMNS = ("hash_prefix", "local_project", "provider", "remote_project", "expires_at")
+PROVIDER_COLUMNS = ("name", "kind", "sp_id", "health", "services", "detail")
+
+
+def _operator_parsers(sub) -> None:
+    from .admin.output import FORMATS
+
+    with_config = argparse.ArgumentParser(add_help=False)
+    with_config.add_argument("--config", required=True, help="the INI configuration file")
+    # Operators read the answer; log lines only with -v.
+    with_config.set_defaults(log_level=logging.WARNING)
+    with_format = argparse.ArgumentParser(add_help=False)
+    with_format.add_argument("-f", "--format", choices=FORMATS, default="table",
+                             help="output format (default: table)")
+
+    db = sub.add_parser("db", help="the mapping store's schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    p = db_sub.add_parser("upgrade", parents=[with_config],
+                          help="run the store's migrations up to the newest revision")
+    p.set_defaults(func=cmd_db_upgrade)
+    p = db_sub.add_parser("current", parents=[with_config, with_format],
+                          help="the revision the store is at, and the newest one")
+    p.set_defaults(func=cmd_db_current)
+
+    m = sub.add_parser("mappings", help="resource and token mappings in the store")
+    m_sub = m.add_subparsers(dest="mappings_command", required=True)
+    p = m_sub.add_parser("list", parents=[with_config, with_format],
+                         help="resource mappings, or token mappings with --tokens")
+    p.add_argument("--type", dest="resource_type", help="only this resource type (servers, "
+                                                         "volumes, ...)")
+    p.add_argument("--provider", help="only the mappings to this provider")
+    p.add_argument("--tokens", action="store_true",
+                   help="token mappings (a prefix of the local token's hash, never a token)")
+    p.add_argument("--include-expired", action="store_true",
+                   help="with --tokens: expired token mappings too")
+    p.add_argument("--limit", type=_positive, help="at most this many")
+    p.set_defaults(func=cmd_mappings_list, parser=p)
+    p = m_sub.add_parser("show", parents=[with_config, with_format],
+                         help="where one resource lives")
+    p.add_argument("type", help="resource type (servers, volumes, images, ports, ...)")
+    p.add_argument("id", help="resource id")
+    p.set_defaults(func=cmd_mappings_show)
+    p = m_sub.add_parser("delete", parents=[with_config],
+                         help="forget where a resource lives (TYPE ID), or everything "
+                              "mapped to one provider (--provider)")
+    p.add_argument("target", nargs="*", metavar="TYPE ID", help="resource type and id")
+    p.add_argument("--provider", help="every mapping to this provider (resource and token)")
+    p.add_argument("--type", dest="resource_type",
+                   help="with --provider: only resource mappings of this type")
+    p.add_argument("--tokens", action="store_true",
+                   help="with --provider: only token mappings")
+    p.set_defaults(func=cmd_mappings_delete, parser=p)
+
+    p = sub.add_parser("providers", parents=[with_config, with_format],
+                       help="each provider, its services and its health")
+    p.add_argument("--timeout", type=_positive_float, default=5.0,
+                   help="seconds all the checks may take together (default: 5)")
+    p.set_defaults(func=cmd_providers)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def _operator(name: str, work) -> int:
+    """Run one operator command's coroutine; a failure is one line on stderr and status 1."""
+    import sqlalchemy.exc
+
+    from .admin.store import AdminError
+    from .store import SchemaNotCurrent
+
+    try:
+        asyncio.run(work)
+    except (AdminError, SchemaNotCurrent, ValueError) as exc:  # ValueError: a bad store URL
+        print(f"ocx {name}: {exc}", file=sys.stderr)
+        return 1
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        # Statement parameters are hidden by the engine; the first line says what failed.
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(f"ocx {name}: the store failed: {reason}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"ocx {name}: the store cannot be reached: {exc.strerror or exc}{where}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _load(args):
+    """The configuration and the store's URL."""
+    from oslo_config import cfg
+
+    from . import config
+    from .admin.store import AdminError
+    from .store.location import store_url
+
+    try:
+        conf = config.load(args.config)
+    except cfg.Error as exc:
+        raise AdminError(f"cannot read the configuration: {exc}") from None
+    try:
+        url = store_url(conf)
+    except cfg.Error as exc:
+        raise AdminError(f"bad configuration: {exc}") from None
+    return conf, url
+
+
+def _print(text: str) -> None:
+    if text:
+        print(text)
+
+
+def cmd_db_upgrade(args) -> int:
+    from .admin.store import shown, upgrade_schema
+
+    async def work():
+        _, url = _load(args)
+        before, after = await upgrade_schema(url)
+        if before == after:
+            print(f"the store at {shown(url)} is at revision {after}, the newest")
+        else:
+            print(f"the store at {shown(url)} is upgraded from revision {before or 'none'} "
+                  f"to {after}")
+
+    return _operator("db upgrade", work())
+
+
+def cmd_db_current(args) -> int:
+    from .admin.output import render_record
+    from .admin.store import schema_revision, shown
+
+    async def work():
+        _, url = _load(args)
+        at, newest = await schema_revision(url)
+        _print(render_record({"store": shown(url), "current": at, "head": newest,
+                              "up_to_date": at == newest}, args.format))
+
+    return _operator("db current", work())
+
+
+def cmd_mappings_list(args) -> int:
+    from .admin import store as admin
+    from .admin.output import render_list
+
+    if args.tokens and args.resource_type:
+        args.parser.error("--type lists resource mappings; token mappings have no type")
+    if args.include_expired and not args.tokens:
+        args.parser.error("--include-expired goes with --tokens")
+
+    async def work():
+        _, url = _load(args)
+        async with admin.open_store(url) as store:
+            if args.tokens:
+                records = await admin.list_tokens(store, provider=args.provider,
+                                                  include_expired=args.include_expired,
+                                                  limit=args.limit)
+                _print(render_list(records, TOKEN_COLUMNS, args.format))
+            else:
+                records = await admin.list_resources(store, resource_type=args.resource_type,
+                                                     provider=args.provider, limit=args.limit)
+                _print(render_list(records, RESOURCE_COLUMNS, args.format))
+
+    return _operator("mappings list", work())
+
+
+def cmd_mappings_show(args) -> int:
+    from .admin import store as admin
+    from .admin.output import render_record
+
+    async def work():
+        _, url = _load(args)
+        async with admin.open_store(url) as store:
+            _print(render_record(await admin.show_resource(store, args.type, args.id),
+                                 args.format))
+
+    return _operator("mappings show", work())
+
+
+def cmd_mappings_delete(args) -> int:
+    from .admin import store as admin
+
+    if args.provider is None and len(args.target) != 2:
+        args.parser.error("give a resource's TYPE and ID, or --provider")
+    if args.provider is not None and args.target:
+        args.parser.error("give either TYPE ID or --provider, not both")
+    if args.provider is None and (args.resource_type or args.tokens):
+        args.parser.error("--type and --tokens go with --provider")
+    if args.resource_type and args.tokens:
+        args.parser.error("--type selects resource mappings, --tokens token mappings: "
+                          "give one")
+
+    async def work():
+        _, url = _load(args)
+        async with admin.open_store(url) as store:
+            if args.provider is None:
+                await admin.delete_resource(store, *args.target)
+                print(f"deleted the mapping of {args.target[0]} {args.target[1]}")
+                return
+            resources, tokens = await admin.delete_provider(
+                store, args.provider, resource_type=args.resource_type,
+                resources=not args.tokens, tokens=not args.resource_type)
+            what = []
+            if not args.tokens:
+                kind = f"{args.resource_type} " if args.resource_type else ""
+                what.append(f"{resources} {kind}resource mapping(s)")
+            if not args.resource_type:
+                what.append(f"{tokens} token mapping(s)")
+            print(f"deleted {' and '.join(what)} of provider {args.provider}")
+
+    return _operator("mappings delete", work())
+
+
+def cmd_providers(args) -> int:
+    from .admin.health import probe
+    from .admin.output import render_list
+    from .admin.store import AdminError
+    from .api.server import HOME
+
+    async def work():
+        conf, _ = _load(args)
+        if not conf.keystone.auth_url:
+            raise AdminError("[keystone] auth_url is not set")
+        statuses = await probe(conf, HOME, args.timeout)
+        if args.format == "json":
+            records = [s.record() for s in statuses]
+        else:
+            records = [dict(s.record(), services=s.shown_services()) for s in statuses]
+        _print(render_list(records, PROVIDER_COLUMNS, args.format,
+                           blanks={"sp_id": "(identity provider)"}))
+
+    return _operator("providers", work())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ocx", description="OCX: one OpenStack endpoint in "
                                                              "front of many clouds")
@@ -190,8 +437,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _sim_parser(sub)
     _gateway_parsers(sub)
+    _operator_parsers(sub)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    level = getattr(args, "log_level", logging.INFO)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else level,
                         format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s")
     return args.func(args)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 from collections.abc import AsyncIterator
 
@@ -23,22 +22,12 @@ from ..identity.k2k import K2KExchanger
 from ..identity.tokens import Remote, TokenMapper
 from ..identity.validate import TokenValidator, service_auth
 from ..routing.execute import Executor
-from ..store import MappingStore, load_or_create_key
+from ..store import MappingStore
+from ..store.location import store_keys, store_url
 from .app import Stages, make_app
 
 HOME = "home"
 log = logging.getLogger(__name__)
-
-
-def store_url(conf: cfg.ConfigOpts) -> str:
-    return conf.store.url or f"sqlite:///{os.path.abspath(conf.state_dir)}/ocx.sqlite"
-
-
-def store_keys(conf: cfg.ConfigOpts) -> list[str]:
-    if conf.store.encryption_keys:
-        return list(conf.store.encryption_keys)
-    os.makedirs(conf.state_dir, exist_ok=True)
-    return [load_or_create_key(os.path.join(conf.state_dir, "encryption.key"))]
 
 
 @contextlib.asynccontextmanager

@@ -56,7 +56,7 @@ def test_a_resource_nowhere_is_404_in_the_services_format(ocx_env):
 
 def test_a_stale_mapping_is_dropped_and_the_resource_searched_again(ocx_env):
     """A mapping that points at the wrong provider (404 there) gives way to a search."""
-    from ocx.api.server import store_keys, store_url
+    from ocx.store.location import store_keys, store_url
     from ocx.store import MappingStore, ResourceMapping
 
     sp1 = ocx_env.connect("sp1")

@@ -1,0 +1,72 @@
+"""How the operator commands print what they found, as the openstack CLI does with ``-f``:
+``table`` (the default), ``json`` or ``value``. Pure: records in, text out.
+
+A record is a flat dict of JSON values (str, int, bool, None, lists of str). A table shows the
+columns asked for; JSON always gives every field, so that scripts see all there is.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+FORMATS = ("table", "json", "value")
+
+# Words written in capitals in a heading, as the openstack CLI writes "ID".
+_ACRONYMS = {"id": "ID", "sp": "SP", "url": "URL"}
+
+Record = Mapping[str, Any]
+
+
+def heading(key: str) -> str:
+    """``remote_project`` → ``Remote Project``; ``sp_id`` → ``SP ID``."""
+    return " ".join(_ACRONYMS.get(word, word.capitalize()) for word in key.split("_"))
+
+
+def cell(value: Any, blank: str = "None") -> str:
+    """One value as text: lists joined by commas, None as ``blank``."""
+    if value is None:
+        return blank
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A box of ``+---+`` rules around left-aligned columns (one header row)."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+    def line(values: Sequence[str]) -> str:
+        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"
+
+    return "\n".join([rule, line(headers), rule, *(line(r) for r in rows), rule])
+
+
+def render_list(records: Sequence[Record], columns: Sequence[str], fmt: str, *,
+                blanks: Mapping[str, str] | None = None) -> str:
+    """Many records: a table of ``columns``, every field in JSON, or one line of values each.
+
+    ``blanks`` says what a table or a value line shows for None in a column (default "None").
+    """
+    if fmt == "json":
+        return _json(list(records))
+    rows = [[cell(r.get(c), (blanks or {}).get(c, "None")) for c in columns] for r in records]
+    if fmt == "value":
+        return "\n".join(" ".join(row) for row in rows)
+    return table([heading(c) for c in columns], rows)
+
+
+def render_record(record: Record, fmt: str, *, blanks: Mapping[str, str] | None = None) -> str:
+    """One record: a Field/Value table, JSON, or its values one per line."""
+    if fmt == "json":
+        return _json(record)
+    values = [cell(v, (blanks or {}).get(k, "None")) for k, v in record.items()]
+    if fmt == "value":
+        return "\n".join(values)
+    return table(["Field", "Value"], [[heading(k), v] for k, v in zip(record, values)])
+
+
+def _json(document: Any) -> str:
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
