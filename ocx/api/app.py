@@ -57,7 +57,7 @@ def _wants_body(request: web.Request) -> bool:
                                       or (request.content_length or 0) == 0)
 
 
-async def read_request(request: web.Request, service: str | None) -> tuple[ApiRequest, object]:
+async def read_request(request: web.Request) -> tuple[ApiRequest, object]:
     """Parse the inbound request; JSON bodies are read, others stay a stream to forward."""
     body: bytes | None = None
     stream = None
@@ -88,7 +88,7 @@ class Gateway:
             if self.s.via in request.headers.getall("X-OCX-Via", ()):
                 raise OcxError(508, "The call came back to this OCX: a forwarding loop between "
                                     "gateways was stopped.")
-            api, body = await read_request(request, service)                     # parse
+            api, body = await read_request(request)                              # parse
             token = request.headers.get("X-Auth-Token")
             if not token and api.is_version_document and api.method in ("GET", "HEAD"):
                 # Version documents answer without a token in the real services.
@@ -159,8 +159,7 @@ class Gateway:
             if body is not None and not isinstance(body, bytes):
                 return answer
             answer.release()
-            call.plan = plan = planning.Plan(planning.Kind.SEARCH, tuple(self.s.providers),
-                                             learn=plan.learn)
+            call.plan = plan = planning.after_stale(plan, self.s.providers)
         credentials = await self._credit_all(call.caller, plan.targets)
         return await self.s.executor.search(api, credentials, by_arrival=plan.learn, body=body)
 

@@ -87,3 +87,8 @@ def plan(request: ApiRequest, *, providers: Sequence[str], default: str,
     if mapped_provider is not None and mapped_provider in providers:
         return Plan(Kind.SINGLE, (mapped_provider,), mapped=True, learn=learnable(request))
     return Plan(Kind.SEARCH, tuple(providers), learn=learnable(request))
+
+
+def after_stale(stale: Plan, providers: Sequence[str]) -> Plan:
+    """The mapped provider no longer has the resource (it answered 404): search everywhere."""
+    return Plan(Kind.SEARCH, tuple(providers), learn=stale.learn)

@@ -50,3 +50,12 @@ def test_resources_every_cloud_has_are_searched_but_not_learned():
     p = plan(req("GET", "/compute/v2.1/flavors/1"), providers=PROVIDERS, default="home",
              mapped_provider=None)
     assert p.kind is Kind.SEARCH and not p.learn
+
+
+def test_a_stale_mapping_turns_into_a_search_of_every_provider():
+    from ocx.routing.plan import after_stale
+    mapped = plan(req("GET", "/network/v2.0/ports/p1"), providers=PROVIDERS, default="home",
+                  mapped_provider="sp1")
+    again = after_stale(mapped, PROVIDERS)
+    assert (again.kind, again.targets, again.learn, again.mapped) == \
+        (Kind.SEARCH, PROVIDERS, True, False)
