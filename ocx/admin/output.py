@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
+from prettytable import PrettyTable
 
 FORMATS = ("table", "json", "value")
 
@@ -34,14 +35,10 @@ def cell(value: Any, blank: str = "None") -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A box of ``+---+`` rules around left-aligned columns (one header row)."""
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-
-    def line(values: Sequence[str]) -> str:
-        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"
-
-    return "\n".join([rule, line(headers), rule, *(line(r) for r in rows), rule])
+    """Left-aligned columns in ``+---+`` rules, drawn by prettytable as the openstack CLI's are."""
+    drawn = PrettyTable(list(headers), align="l")
+    drawn.add_rows([list(r) for r in rows])
+    return drawn.get_string()
 
 
 def render_list(records: Sequence[Record], columns: Sequence[str], fmt: str, *,
