@@ -42,6 +42,8 @@ class InvalidMarker(ValueError):
 
 def _sort_value(value: Any) -> tuple:
     # As the services' databases order them: NULL first ascending, mixed types by their text.
+    # ocx/sim/paging.py orders the simulated services the same way on purpose; the gateway may
+    # not import the simulator, and a property test holds the two orders equal.
     if value is None:
         return (0, "")
     if isinstance(value, bool):

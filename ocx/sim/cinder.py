@@ -924,6 +924,18 @@ def connection_info(vol: dict, connector: Mapping, mode: str) -> dict:
 
 # -- the service ------------------------------------------------------------------------------
 
+def listing_response(call: Call, collection: str, items: list, page: list, count: int | None,
+                     detail: bool) -> web.Response:
+    """A listing as Cinder answers it: the items, ``<collection>_links`` and ``count``."""
+    body: dict[str, Any] = {collection: items}
+    links = call.collection_links(page, f"{collection}/detail" if detail else collection, count)
+    if links:
+        body[f"{collection}_links"] = links
+    if count is not None:
+        body["count"] = count
+    return json_response(body)
+
+
 class CinderService(SimService):
     name = "cinder"
     service_type = "block-storage"
@@ -1199,13 +1211,7 @@ class CinderService(SimService):
             items = [self._volume_view(call, v) for v in page]
         else:
             items = [volume_summary_view(call, v) for v in page]
-        body: dict[str, Any] = {"volumes": items}
-        links = call.collection_links(page, "volumes/detail" if detail else "volumes", count)
-        if links:
-            body["volumes_links"] = links
-        if count is not None:
-            body["count"] = count
-        return json_response(body)
+        return listing_response(call, "volumes", items, page, count, detail)
 
     async def volumes_summary(self, request: web.Request) -> web.Response:
         call = self._call(request)
@@ -1814,14 +1820,8 @@ class CinderService(SimService):
 
     def _snapshot_listing(self, call: Call, detail: bool) -> web.Response:
         page, count = self._listing(call, SNAPSHOT, self.snapshots, self._snapshot)
-        body: dict[str, Any] = {"snapshots": [snapshot_view(call, s, detail) for s in page]}
-        links = call.collection_links(page, "snapshots/detail" if detail else "snapshots",
-                                      count)
-        if links:
-            body["snapshots_links"] = links
-        if count is not None:
-            body["count"] = count
-        return json_response(body)
+        return listing_response(call, "snapshots", [snapshot_view(call, s, detail) for s in page],
+                                page, count, detail)
 
     async def show_snapshot(self, request: web.Request) -> web.Response:
         call = self._call(request)
