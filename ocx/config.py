@@ -14,6 +14,11 @@ from dataclasses import dataclass
 
 from oslo_config import cfg
 
+AGGREGATORS = ("server-aggregator", "flavor-aggregator", "keypair-aggregator",
+               "volume-aggregator", "snapshot-aggregator", "image-aggregator",
+               "network-aggregator", "subnet-aggregator", "port-aggregator",
+               "router-aggregator", "security-group-aggregator")
+
 default_opts = [
     cfg.HostAddressOpt("bind_host", default="127.0.0.1",
                        help="Address the gateway listens on."),
@@ -34,9 +39,17 @@ default_opts = [
                  help="Seconds a provider may take to start answering a call."),
     cfg.IntOpt("max_connections_per_provider", default=100, min=1,
                help="Keep-alive connections kept open to each provider."),
-    cfg.ListOpt("extensions", default=[],
+    cfg.ListOpt("extensions", default=list(AGGREGATORS),
                 help="Extensions to load (names of `ocx.extensions` entry points), in the "
-                     "order their hooks run."),
+                     "order their hooks run. The aggregators make one listing of every "
+                     "cloud's resources; leave one out and that listing goes to one cloud."),
+    cfg.FloatOpt("listing_timeout", default=10.0, min=0.1,
+                 help="Seconds an aggregated listing waits for the providers; one that has "
+                      "not answered by then is left out (see listing_partial)."),
+    cfg.BoolOpt("listing_partial", default=True,
+                help="Answer an aggregated listing without the providers that are down, "
+                     "failed or too slow, naming them in X-OCX-Missing-Providers. False: "
+                     "answer 503 instead."),
     cfg.StrOpt("state_dir", default=".ocx",
                help="Folder for the SQLite store and the generated encryption key."),
 ]

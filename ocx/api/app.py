@@ -9,10 +9,11 @@ service's own error format.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -21,11 +22,13 @@ from ..call import ApiRequest
 from ..extensions.base import Call, Extensions
 from ..identity.errors import IdentityUnavailable, K2KFailed, NoRemoteProject, Unauthenticated
 from ..routing import plan as planning
+from ..routing.aggregate import Aggregation
 from ..routing.execute import Executor, Outcome, SearchFailed
+from ..routing.listing import ListingError, parse_query
 from ..store import ResourceMapping
 from .errors import OcxError, error_response
 from .request import ParseError, parse
-from .response import Shaped, shape
+from .response import MISSING_HEADER, Shaped, shape, shape_listing
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,21 @@ READ_TYPES = ("application/json", "application/openstack-images-v2.1-json-patch"
               "application/openstack-images-v2.0-json-patch")
 MAX_READ_BODY = 16 << 20
 CHUNK = 256 << 10
+
+
+@dataclass(frozen=True)
+class ListingSettings:
+    """How aggregated listings behave (``[DEFAULT] listing_*``)."""
+
+    timeout: float          # seconds the providers get
+    partial: bool           # answer without the missing providers (else 503)
+    marker_key: bytes = field(repr=False)  # signs the markers of OCX's ``next`` links
+
+
+def marker_key(store_keys: Sequence[str]) -> bytes:
+    """The key of OCX's markers, derived from the store's newest key: the same in every worker
+    and after a restart, so that a ``next`` link outlives the process that gave it."""
+    return hashlib.sha256(b"ocx listing marker\0" + store_keys[0].encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -49,6 +67,7 @@ class Stages:
     defaults: Mapping[str, str]  # OCX service → provider of creates and listings
     public_url: str
     via: str                   # this OCX's id in X-OCX-Via (loop guard)
+    listing: ListingSettings
 
 
 def _wants_body(request: web.Request) -> bool:
@@ -107,10 +126,13 @@ class Gateway:
                 call.plan = await self._plan(call)                                # plan
                 for ext, params in matched:
                     await ext.on_plan(call, params)
-                answer = await self._execute(call, body)                          # credit, execute
-                call.response = shape(call.request, answer, self._base(api.service),   # shape
-                                      caller.project_id, call.plan.learn)
-                await self._learn(call, answer)
+                if call.plan.kind is planning.Kind.AGGREGATE:
+                    call.response = await self._aggregate(call)       # credit, execute, shape
+                else:
+                    answer = await self._execute(call, body)                      # credit, execute
+                    call.response = shape(call.request, answer, self._base(api.service),  # shape
+                                          caller.project_id, call.plan.learn)
+                await self._learn(call)
                 for ext, params in matched:
                     await ext.on_response(call, params)
             outcome = str(call.response.status)
@@ -160,25 +182,69 @@ class Gateway:
                 return answer
             answer.release()
             call.plan = plan = planning.after_stale(plan, self.s.providers)
-        credentials = await self._credit_all(call.caller, plan.targets)
-        return await self.s.executor.search(api, credentials, by_arrival=plan.learn, body=body)
+        credited, failed = await self._credit_all(call.caller, plan.targets)
+        credited.update({p: Outcome(p, failure=_reason(exc)) for p, exc in failed.items()})
+        return await self.s.executor.search(api, credited, by_arrival=plan.learn, body=body)
 
-    async def _credit_all(self, caller, providers: Sequence[str]) -> dict[str, object]:
+    async def _credit_all(self, caller, providers: Sequence[str]
+                          ) -> tuple[dict[str, Credentials], dict[str, Exception]]:
+        """Credentials at each provider, and why there are none at the others."""
         results = await asyncio.gather(*(self._credit(caller, p) for p in providers),
                                        return_exceptions=True)
-        credited: dict[str, object] = {}
+        credited: dict[str, Credentials] = {}
+        failed: dict[str, Exception] = {}
         for provider, result in zip(providers, results):
-            if isinstance(result, (K2KFailed, ProviderFailure)):
-                credited[provider] = Outcome(provider, failure=result.reason)
-            elif isinstance(result, NoRemoteProject):
-                credited[provider] = Outcome(provider, failure=str(result))
+            if isinstance(result, (K2KFailed, ProviderFailure, NoRemoteProject)):
+                failed[provider] = result
             elif isinstance(result, BaseException):
                 raise result
             else:
                 credited[provider] = result
-        return credited
+        return credited, failed
 
-    async def _learn(self, call: Call, answer: ProviderResponse) -> None:
+    async def _aggregate(self, call: Call) -> Shaped:
+        """Every provider asked at once, their answers merged into one (``routing.aggregate``)."""
+        listing, api, settings = call.plan.merge, call.request, self.s.listing
+        try:
+            query = parse_query(listing, api, settings.marker_key)
+        except ListingError as exc:
+            raise OcxError(exc.status, exc.message) from None
+        credited, failed = await self._credit_all(call.caller, call.plan.targets)
+        hint = None
+        if query.marker is not None and listing.learnable:
+            mapping = await self.s.store.get_resource_mapping(api.collection, query.marker)
+            hint = mapping.provider if mapping else None
+
+        def ask(provider: str, request: ApiRequest):
+            return self.s.executor.send(provider, request, credited[provider])
+
+        deadline = asyncio.get_running_loop().time() + settings.timeout
+        try:
+            merged = await Aggregation(listing, api, query, list(credited), ask,
+                                       deadline).run(hint)
+        except ListingError as exc:
+            raise OcxError(exc.status, exc.message) from None
+        # A provider where the caller has no project holds nothing of theirs: not missing.
+        merged.missing.update({p: _reason(exc) for p, exc in failed.items()
+                               if not (isinstance(exc, NoRemoteProject)
+                                       and exc.candidates == 0)})
+        if not merged.answers:
+            refused = next((merged.refused[p] for p in call.plan.targets
+                            if p in merged.refused), None)
+            if refused is not None:  # every provider refused the query: the service's own error
+                return shape(api, refused, self._base(api.service), call.caller.project_id,
+                             learn=False)
+            if merged.missing:
+                raise OcxError(503, "No provider could answer the listing: " + "; ".join(
+                    f"{p}: {r}" for p, r in sorted(merged.missing.items())))
+        elif merged.missing and not settings.partial:
+            raise OcxError(503, "Providers missing from the listing: " + "; ".join(
+                f"{p}: {r}" for p, r in sorted(merged.missing.items())),
+                headers={MISSING_HEADER: ",".join(sorted(merged.missing))})
+        return shape_listing(listing, api, query, merged, self._base(api.service),
+                             call.caller.project_id, settings.marker_key)
+
+    async def _learn(self, call: Call) -> None:
         learned = call.response.learned
         if not learned:
             return
@@ -186,9 +252,9 @@ class Gateway:
                   "listing" if call.request.listing else
                   "search" if call.plan.kind is planning.Kind.SEARCH else "response")
         await self.s.store.put_resource_mappings(
-            ResourceMapping.learned(call.request.collection, rid, answer.provider,
-                                    answer.remote_project, answer.root, source)
-            for rid in learned)
+            ResourceMapping.learned(call.request.collection, found.resource_id,
+                                    found.provider, found.remote_project, found.endpoint, source)
+            for found in learned)
 
     @staticmethod
     async def _write(request: web.Request, shaped: Shaped,
@@ -233,6 +299,10 @@ class Gateway:
             return OcxError(403, str(exc))
         log.exception("unexpected failure")
         return OcxError(500, "OCX failed to handle the request; the failure is logged.")
+
+
+def _reason(failure: Exception) -> str:
+    return getattr(failure, "reason", None) or str(failure)
 
 
 def make_app(stages: Stages, *, client_max_size: int = MAX_READ_BODY) -> web.Application:

@@ -6,6 +6,7 @@ answer shows are collected so that the pipeline can remember where they live.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +15,22 @@ from multidict import CIMultiDict
 
 from ..backends.base import ProviderResponse
 from ..call import ApiRequest
+from ..routing.aggregate import Merged
+from ..routing.listing import Listing, Query, marker_context, next_href
+from ..routing.listing import body as listing_body
+from ..routing.merge import encode_marker
 
 URL_HEADERS = ("Location", "Content-Location")
+
+
+@dataclass(frozen=True)
+class Found:
+    """A resource an answer showed, and where it lives: a resource mapping to remember."""
+
+    resource_id: str
+    provider: str
+    remote_project: str | None
+    endpoint: str
 
 
 @dataclass
@@ -23,7 +38,7 @@ class Shaped:
     status: int
     headers: CIMultiDict
     body: bytes | None                  # None: stream ``answer.stream`` to the caller
-    learned: list[str] = field(default_factory=list)   # ids of ``request.collection``
+    learned: list[Found] = field(default_factory=list)  # resources of ``request.collection``
     provider: str | None = None         # who answered (None: OCX itself)
 
 
@@ -94,7 +109,7 @@ def shape(request: ApiRequest, answer: ProviderResponse, base: str,
     if answer.body is None:
         return Shaped(answer.status, headers, None, provider=answer.provider)
     body_bytes = answer.body
-    learned: list[str] = []
+    learned: list[Found] = []
     needs_rewrite = answer.root.encode() in body_bytes
     if body_bytes and (needs_rewrite or learn):
         try:
@@ -103,7 +118,43 @@ def shape(request: ApiRequest, answer: ProviderResponse, base: str,
             # Passed on as the provider sent it.
             return Shaped(answer.status, headers, body_bytes, provider=answer.provider)
         if learn:
-            learned = resource_ids(request, answer.status, document)
+            learned = [Found(rid, answer.provider, answer.remote_project, answer.root)
+                       for rid in resource_ids(request, answer.status, document)]
         if needs_rewrite:
             body_bytes = orjson.dumps(rewriter.walk(document))
     return Shaped(answer.status, headers, body_bytes, learned, answer.provider)
+
+
+# Headers of the providers' answers that hold for the merged one (the microversion served).
+KEPT_HEADERS = ("OpenStack-API-Version", "X-OpenStack-Nova-API-Version", "Vary")
+MISSING_HEADER = "X-OCX-Missing-Providers"
+
+
+def shape_listing(listing: Listing, request: ApiRequest, query: Query, merged: Merged,
+                  base: str, local_project: str | None, marker_key: bytes) -> Shaped:
+    """The merged page as one answer of the service: every URL OCX's, OCX's marker in ``next``."""
+    rewriters = {p: Rewriter(a.root, base, a.remote_project, local_project)
+                 for p, a in merged.answers.items()}
+    items = [rewriters[p].walk(item) for p, item in merged.entries]
+    href = None
+    if merged.next is not None:
+        marker = encode_marker(merged.next, marker_key, marker_context(listing, request))
+        href = next_href(listing, request, base, marker)
+    extras = {}
+    if merged.count is not None and request.query.get("with_count", "").lower() == "true":
+        extras["count"] = merged.count
+    document = listing_body(listing, request, query, items, href, extras)
+    request_id = f"req-{uuid.uuid4()}"  # the merged answer is OCX's own
+    headers = CIMultiDict({"Content-Type": "application/json",
+                           "X-OpenStack-Request-ID": request_id})
+    if request.service == "compute":
+        headers["X-Compute-Request-ID"] = request_id
+    first = next(iter(merged.answers.values()), None)
+    for name in KEPT_HEADERS:
+        if first is not None and name in first.headers:
+            headers[name] = first.headers[name]
+    if merged.missing:
+        headers[MISSING_HEADER] = ",".join(sorted(merged.missing))
+    learned = [Found(rid, p, merged.answers[p].remote_project, merged.answers[p].root)
+               for p, ids in merged.seen.items() for rid in ids] if listing.learnable else []
+    return Shaped(200, headers, orjson.dumps(document), learned)

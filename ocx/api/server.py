@@ -24,7 +24,7 @@ from ..identity.validate import TokenValidator, service_auth
 from ..routing.execute import Executor
 from ..store import MappingStore
 from ..store.location import store_keys, store_url
-from .app import Stages, make_app
+from .app import ListingSettings, Stages, make_app, marker_key
 
 HOME = "home"
 log = logging.getLogger(__name__)
@@ -58,14 +58,17 @@ async def gateway(conf: cfg.ConfigOpts) -> AsyncIterator[web.Application]:
         mapper = TokenMapper(store, exchanger, home=HOME, remotes={
             name: Remote(p.sp_id, p.project_map) for name, p in remotes.items()})
         executor = Executor(session, providers, **timeouts)
+        listing = ListingSettings(conf.listing_timeout, conf.listing_partial,
+                                  marker_key(store_keys(conf)))
         stages = Stages(
             validator=validator, mapper=mapper, store=store, executor=executor,
             extensions=load_extensions(conf.extensions, store=store, executor=executor,
-                                       mapper=mapper),
+                                       mapper=mapper, providers=tuple(providers)),
             providers=tuple(providers),
             defaults=config.default_providers(conf, list(providers)),
             public_url=config.public_url(conf),
-            via=via)
+            via=via,
+            listing=listing)
         purging = asyncio.create_task(purge_forever(store, conf.store.purge_interval))
         try:
             yield make_app(stages)

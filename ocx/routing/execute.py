@@ -7,14 +7,23 @@ be reached is an outcome, and neither stops the others.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiohttp
 from multidict import MultiDict, MultiDictProxy
 
-from ..backends.base import Credentials, Provider, ProviderFailure, ProviderResponse
+from ..backends.base import (
+    Credentials,
+    Provider,
+    ProviderFailure,
+    ProviderResponse,
+    ProviderTimeout,
+)
 from ..call import ApiRequest
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -119,3 +128,31 @@ class Executor:
             if name in answers and answers[name].ok:
                 return answers[name]
         return None
+
+
+async def gather(calls: Mapping[str, Awaitable[T]], deadline: float
+                 ) -> dict[str, T | ProviderFailure]:
+    """Run ``calls`` (one per provider) at once until ``deadline`` (the loop's clock).
+
+    What a provider answered, or the failure that kept it from answering: a provider that has
+    not answered by the deadline is cancelled and given a :class:`ProviderTimeout`.
+    """
+    loop = asyncio.get_running_loop()
+    tasks = {name: asyncio.ensure_future(call) for name, call in calls.items()}
+    if not tasks:
+        return {}
+    _, pending = await asyncio.wait(tasks.values(), timeout=max(0.0, deadline - loop.time()))
+    for task in pending:
+        task.cancel()
+    results: dict[str, T | ProviderFailure] = {}
+    for name, task in tasks.items():
+        if task in pending:
+            results[name] = ProviderTimeout(name, "did not answer in time")
+            continue
+        try:
+            results[name] = task.result()
+        except ProviderFailure as exc:
+            results[name] = exc
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)  # let them close their sockets
+    return results

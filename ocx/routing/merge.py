@@ -7,8 +7,8 @@ One listing over several providers must read as if one cloud held every resource
   returns.
 - ``Cursor`` says where each provider stands; ``Cursor.requests`` gives, per provider, the marker
   to ask it with. Each provider is asked for ``limit`` items after its own marker, never more.
-- ``merge_page`` merges the providers' pages (each already sorted by its provider) into the first
-  ``limit`` items of the merged order, and the cursor that resumes after them.
+- ``merge_page`` merges the providers' batches (each already sorted by its provider) into the
+  first ``limit`` items of the merged order, and the cursor that resumes after them.
 - ``encode_marker``/``decode_marker`` turn a cursor into the opaque, signed ``marker`` of the
   ``next`` link OCX gives, and back.
 """
@@ -21,7 +21,6 @@ import heapq
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 import orjson
@@ -211,15 +210,29 @@ class Cursor:
     """Where a merged listing stands in each provider.
 
     ``after[p]`` is the id of the last item of provider ``p`` already returned (no entry: none
-    yet); ``done`` are the providers known to have nothing after it.
+    yet); ``done`` are the providers known to have nothing after it. ``last`` is the fold
+    signature of the last item returned, so that a duplicate of it opening the next page is
+    folded too (see ``merge_page``).
     """
 
     after: Mapping[str, str] = field(default_factory=dict)
     done: frozenset[str] = frozenset()
+    last: str | None = None
 
     def requests(self, providers: Iterable[str]) -> dict[str, str | None]:
         """Per provider still worth asking, the marker to ask it with (None: from the start)."""
         return {p: self.after.get(p) for p in providers if p not in self.done}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one provider answered: its next items in its own order.
+
+    ``more``: the provider may hold items after these (it gave as many as it was asked for).
+    """
+
+    items: Sequence[dict]
+    more: bool
 
 
 @dataclass(frozen=True)
@@ -234,35 +247,62 @@ class Page:
         return [item for _, item in self.entries]
 
 
-def merge_page(pages: Mapping[str, Sequence[dict]], spec: SortSpec, limit: int,
-               cursor: Cursor = Cursor(), id_field: str = "id") -> Page:
+def fold_signature(item: Mapping[str, Any], id_field: str = "id") -> str:
+    """Two items with the same signature are one resource every cloud has (a flavor).
+
+    Links differ per cloud and are left out; everything else must be equal.
+    """
+    body = {k: v for k, v in item.items() if k != "links"}
+    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).digest()
+    return f"{item.get(id_field)}:{_b64(digest[:12])}"
+
+
+def merge_page(batches: Mapping[str, Batch], spec: SortSpec, limit: int,
+               cursor: Cursor = Cursor(), id_field: str = "id", fold: bool = False) -> Page:
     """The first ``limit`` items of the merged order after ``cursor``, and the next cursor.
 
-    ``pages[p]`` is what provider ``p`` answered when asked (``Cursor.requests``) for at most
-    ``limit`` items after its marker, in its own order. The next cursor moves each provider to
-    its last item that made it into the page; items it gave that did not are asked again next
-    time, so no item is skipped or repeated. A provider that gave fewer than ``limit`` items,
-    all used, is done. A provider absent from ``pages`` (down, too slow) keeps its position
-    in the next cursor, but only the providers that answered decide whether there is one.
+    ``batches[p]`` is what provider ``p`` answered when asked (``Cursor.requests``) for the
+    items after its marker, in its own order. The merge takes the smallest head among the
+    providers, keeping each provider's own order and, among equals, the order of ``batches``;
+    it stops when the page is full or when a provider that has ``more`` runs out of given items
+    (what it holds next is unknown). The next cursor moves each provider to its last item taken;
+    items it gave that were not taken are asked again next time, so nothing is skipped or
+    repeated. A provider without ``more`` whose items were all taken is done. A provider absent
+    from ``batches`` (down, too slow) keeps its position, but only the providers that answered
+    decide whether there is a next page.
+
+    ``fold``: an item with the same :func:`fold_signature` as the item taken just before it is
+    the same resource seen in another cloud; it is passed over, not shown twice.
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    for provider, page in pages.items():
-        if len(page) > limit:
-            raise ValueError(f"provider {provider} gave more than the {limit} items asked")
-    streams = [[(provider, item) for item in page] for provider, page in pages.items()]
-    # heapq.merge keeps each provider's own order, and among equals the order of ``pages``.
-    merged = heapq.merge(*streams, key=lambda entry: spec.key(entry[1]))
-    entries = list(islice(merged, limit))
+    order = list(batches)
+    heads = [(spec.key(batch.items[0]), rank, 0) for rank, batch in
+             enumerate(batches.values()) if batch.items]
+    heapq.heapify(heads)
+    entries: list[tuple[str, dict]] = []
     after = dict(cursor.after)
-    used = dict.fromkeys(pages, 0)
-    for provider, item in entries:
+    used = dict.fromkeys(order, 0)
+    last = cursor.last
+    while heads and len(entries) < limit:
+        _, rank, position = heapq.heappop(heads)
+        provider = order[rank]
+        batch = batches[provider]
+        item = batch.items[position]
         after[provider] = str(item[id_field])
         used[provider] += 1
-    done = set(cursor.done) | {p for p, page in pages.items()
-                               if len(page) < limit and used[p] == len(page)}
-    finished = all(p in done for p in pages)
-    return Page(entries, None if finished else Cursor(after, frozenset(done)))
+        signature = fold_signature(item, id_field) if fold else None
+        if signature is None or signature != last:
+            entries.append((provider, item))
+        last = signature
+        if position + 1 < len(batch.items):
+            heapq.heappush(heads, (spec.key(batch.items[position + 1]), rank, position + 1))
+        elif batch.more:
+            break  # what this provider holds next is unknown: the page ends here
+    done = set(cursor.done) | {p for p, batch in batches.items()
+                               if not batch.more and used[p] == len(batch.items)}
+    finished = all(p in done for p in batches)
+    return Page(entries, None if finished else Cursor(after, frozenset(done), last))
 
 
 # -- the marker OCX hands out ---------------------------------------------------------------
@@ -284,14 +324,20 @@ def _signature(key: bytes, body: str) -> str:
     return _b64(hmac.new(key, body.encode("ascii"), hashlib.sha256).digest()[:_SIGNATURE_BYTES])
 
 
-def encode_marker(cursor: Cursor, key: bytes) -> str:
-    """``cursor`` as an opaque, URL-safe marker signed with ``key`` (HMAC-SHA256)."""
-    payload = {"a": dict(sorted(cursor.after.items())), "d": sorted(cursor.done)}
+def encode_marker(cursor: Cursor, key: bytes, context: str = "") -> str:
+    """``cursor`` as an opaque, URL-safe marker signed with ``key`` (HMAC-SHA256).
+
+    ``context`` (the listing it belongs to) is signed with it: a marker of one listing is
+    refused by another.
+    """
+    payload = {"c": context, "a": dict(sorted(cursor.after.items())), "d": sorted(cursor.done)}
+    if cursor.last is not None:
+        payload["l"] = cursor.last
     body = MARKER_PREFIX + _b64(orjson.dumps(payload))
     return f"{body}.{_signature(key, body)}"
 
 
-def decode_marker(marker: str, key: bytes) -> Cursor | None:
+def decode_marker(marker: str, key: bytes, context: str = "") -> Cursor | None:
     """The cursor in a marker OCX issued; None if ``marker`` is not an OCX marker at all.
 
     A plain provider resource id (from a client that listed one cloud) gives None: the caller
@@ -310,8 +356,13 @@ def decode_marker(marker: str, key: bytes) -> Cursor | None:
         payload = orjson.loads(_unb64(body[len(MARKER_PREFIX):]))
     except (binascii.Error, ValueError) as exc:
         raise InvalidMarker("malformed marker") from exc
-    after, done = (payload.get("a"), payload.get("d")) if isinstance(payload, dict) else (0, 0)
-    if not (isinstance(after, dict) and all(isinstance(v, str) for v in after.values())
-            and isinstance(done, list) and all(isinstance(p, str) for p in done)):
+    if not isinstance(payload, dict):
         raise InvalidMarker("malformed marker")
-    return Cursor(after, frozenset(done))
+    after, done, last = payload.get("a"), payload.get("d"), payload.get("l")
+    if not (isinstance(after, dict) and all(isinstance(v, str) for v in after.values())
+            and isinstance(done, list) and all(isinstance(p, str) for p in done)
+            and (last is None or isinstance(last, str))):
+        raise InvalidMarker("malformed marker")
+    if payload.get("c", "") != context:
+        raise InvalidMarker("marker of another listing")
+    return Cursor(after, frozenset(done), last)

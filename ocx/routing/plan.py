@@ -2,7 +2,9 @@
 
 - A version document, a listing or a create goes to one provider: the one the caller names
   (``X-OCX-Provider``, or mixmatch's ``MM-SERVICE-PROVIDER``), else the service's default
-  (the home cloud unless configured otherwise). Issue 4 turns listings into aggregates.
+  (the home cloud unless configured otherwise).
+- A listing an aggregator extension is for (``aggregate``) goes to every provider at once, and
+  the answers are merged into one, unless the caller names a provider.
 - A call for a resource with a known mapping goes to its provider; if that provider no longer
   has it (404), the executor forgets the mapping and the call is searched.
 - A call for a resource with no mapping is searched: every provider is asked for the resource
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from ..call import ApiRequest
 
@@ -43,6 +46,7 @@ class PlanError(ValueError):
 class Kind(Enum):
     SINGLE = "single"      # one provider answers
     SEARCH = "search"      # find the provider that has the resource, then answer from it
+    AGGREGATE = "aggregate"  # every provider answers; the answers are merged into one
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Plan:
     targets: tuple[str, ...]      # provider names, in order of preference
     mapped: bool = False          # SINGLE from a resource mapping: re-search on a 404
     learn: bool = False           # remember where the resource lives once found or created
+    merge: Any = None             # AGGREGATE: how answers merge (a ``listing.Listing``)
 
     @property
     def target(self) -> str:
@@ -92,3 +97,11 @@ def plan(request: ApiRequest, *, providers: Sequence[str], default: str,
 def after_stale(stale: Plan, providers: Sequence[str]) -> Plan:
     """The mapped provider no longer has the resource (it answered 404): search everywhere."""
     return Plan(Kind.SEARCH, tuple(providers), learn=stale.learn)
+
+
+def aggregate(current: Plan, request: ApiRequest, merge: Any,
+              providers: Sequence[str]) -> Plan:
+    """A listing over every provider, merged by ``merge``; as planned if a provider is named."""
+    if named_provider(request) is not None or not request.listing:
+        return current
+    return Plan(Kind.AGGREGATE, tuple(providers), learn=current.learn, merge=merge)

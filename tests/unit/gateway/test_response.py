@@ -5,7 +5,7 @@ import orjson
 from multidict import CIMultiDict, MultiDict
 
 from ocx.api.request import parse
-from ocx.api.response import Rewriter, resource_ids, shape
+from ocx.api.response import Found, Rewriter, resource_ids, shape
 from ocx.backends.base import ProviderResponse
 from ocx.backends.catalog import find_endpoint, service_root
 
@@ -29,7 +29,7 @@ def test_shape_rewrites_links_and_location_and_learns_the_created_id():
         {"Location": f"http://10.0.0.5:8776/v3/{REMOTE}/volumes/v1"}),
         "http://10.0.0.5:8776", REMOTE, body=orjson.dumps(body))
     shaped = shape(request, answer, "http://ocx/volume", LOCAL, learn=True)
-    assert shaped.learned == ["v1"]
+    assert shaped.learned == [Found("v1", "sp1", REMOTE, "http://10.0.0.5:8776")]
     assert shaped.headers["Location"] == f"http://ocx/volume/v3/{LOCAL}/volumes/v1"
     assert orjson.loads(shaped.body)["volume"]["links"][0]["href"] == \
         f"http://ocx/volume/v3/{LOCAL}/volumes/v1"

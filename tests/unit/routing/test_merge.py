@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from ocx.routing.merge import (
     MARKER_PREFIX,
     NOVA_SERVER_FIELDS,
+    Batch,
     Cursor,
     InvalidMarker,
     SortError,
@@ -125,11 +126,16 @@ def test_none_sorts_first_ascending_and_numbers_before_text():
 
 # -- merging pages --------------------------------------------------------------------------
 
+def full(pages: dict[str, list[dict]], limit: int) -> dict[str, Batch]:
+    """Each provider's answer to "``limit`` items, please": a full page may have more."""
+    return {name: Batch(items, more=len(items) == limit) for name, items in pages.items()}
+
+
 def test_a_page_takes_the_first_items_and_resumes_each_cloud_after_its_last_used_item():
     spec = neutron_sort([("sort_key", "name"), ("sort_dir", "asc")])
     pages = {"bu": [{"id": "1", "name": "a"}, {"id": "2", "name": "d"}],
              "nu": [{"id": "3", "name": "b"}, {"id": "4", "name": "c"}]}
-    first = merge_page(pages, spec, limit=2)
+    first = merge_page(full(pages, 2), spec, limit=2)
     assert first.entries == [("bu", pages["bu"][0]), ("nu", pages["nu"][0])]
     assert first.next == Cursor({"bu": "1", "nu": "3"})
     assert first.next.requests(["bu", "nu"]) == {"bu": "1", "nu": "3"}
@@ -137,22 +143,41 @@ def test_a_page_takes_the_first_items_and_resumes_each_cloud_after_its_last_used
 
 def test_a_cloud_with_nothing_more_is_not_asked_again_and_the_last_page_has_no_next():
     spec = neutron_sort([])
-    page1 = merge_page({"bu": [{"id": "a"}], "nu": [{"id": "b"}, {"id": "c"}]}, spec, limit=2)
+    page1 = merge_page(full({"bu": [{"id": "a"}], "nu": [{"id": "b"}, {"id": "c"}]}, 2), spec,
+                       limit=2)
     assert page1.next == Cursor({"bu": "a", "nu": "b"}, frozenset({"bu"}))
     assert page1.next.requests(["bu", "nu"]) == {"nu": "b"}
-    page2 = merge_page({"nu": [{"id": "c"}]}, spec, limit=2, cursor=page1.next)
+    page2 = merge_page(full({"nu": [{"id": "c"}]}, 2), spec, limit=2, cursor=page1.next)
     assert page2.items == [{"id": "c"}] and page2.next is None
 
 
 def test_a_cloud_that_did_not_answer_keeps_its_place():
     cursor = Cursor({"bu": "x", "nu": "y"})
-    result = merge_page({"bu": [{"id": "z"}]}, neutron_sort([]), 1, cursor)
+    result = merge_page(full({"bu": [{"id": "z"}]}, 1), neutron_sort([]), 1, cursor)
     assert result.next == Cursor({"bu": "z", "nu": "y"})
 
 
-def test_a_cloud_giving_more_than_asked_is_a_contract_error():
-    with pytest.raises(ValueError):
-        merge_page({"bu": [{"id": "a"}, {"id": "b"}]}, neutron_sort([]), limit=1)
+def test_the_page_ends_where_a_cloud_with_more_runs_out_of_given_items():
+    # "bu" has more after "b", unknown yet: "c" of "nu" may not come before them.
+    spec = neutron_sort([])
+    result = merge_page({"bu": Batch([{"id": "a"}, {"id": "b"}], more=True),
+                         "nu": Batch([{"id": "c"}], more=False)}, spec, limit=5)
+    assert result.items == [{"id": "a"}, {"id": "b"}]
+    assert result.next == Cursor({"bu": "b"})
+
+
+def test_the_same_flavor_in_every_cloud_is_shown_once_even_across_pages():
+    spec = neutron_sort([])
+    tiny = {"id": "1", "name": "m1.tiny", "ram": 512}
+    other = {"id": "1", "name": "m1.tiny", "ram": 1024}  # same id, another flavor: both shown
+    clouds = {"home": [dict(tiny, links=["h"])], "sp1": [dict(tiny, links=["s"])],
+              "sp2": [other]}
+    first = merge_page(full({"home": clouds["home"]}, 1), spec, 1, fold=True)
+    assert first.items == clouds["home"]
+    cursor = decode_marker(encode_marker(first.next, KEY), KEY)
+    rest = merge_page(full({"sp1": clouds["sp1"], "sp2": clouds["sp2"]}, 2), spec, 2, cursor,
+                      fold=True)
+    assert rest.items == [other] and rest.next is None
 
 
 # -- the marker ---------------------------------------------------------------------------
@@ -265,7 +290,7 @@ def test_walking_next_markers_yields_exactly_the_sorted_union(spec: SortSpec, he
     pages, cursor = 0, Cursor()
     while True:
         answers = {name: provider(name, marker) for name, marker in cursor.requests(held).items()}
-        result = merge_page(answers, spec, limit, cursor)
+        result = merge_page(full(answers, limit), spec, limit, cursor)
         walked += result.items
         pages += 1
         assert pages <= sum(map(len, held.values())) + 1, "the walk does not end"
