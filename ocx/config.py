@@ -17,7 +17,8 @@ from oslo_config import cfg
 AGGREGATORS = ("server-aggregator", "flavor-aggregator", "keypair-aggregator",
                "volume-aggregator", "snapshot-aggregator", "image-aggregator",
                "network-aggregator", "subnet-aggregator", "port-aggregator",
-               "router-aggregator", "security-group-aggregator")
+               "router-aggregator", "security-group-aggregator", "version-aggregator",
+               "network-extension-aggregator", "limits-aggregator", "quota-aggregator")
 
 default_opts = [
     cfg.HostAddressOpt("bind_host", default="127.0.0.1",
@@ -50,6 +51,10 @@ default_opts = [
                 help="Answer an aggregated listing without the providers that are down, "
                      "failed or too slow, naming them in X-OCX-Missing-Providers. False: "
                      "answer 503 instead."),
+    cfg.BoolOpt("network_extensions_union", default=False,
+                help="GET /network/v2.0/extensions shows the Neutron extensions any cloud has "
+                     "(True) instead of those every cloud has (False: a client then never "
+                     "relies on an extension some cloud lacks)."),
     cfg.StrOpt("state_dir", default=".ocx",
                help="Folder for the SQLite store and the generated encryption key."),
 ]

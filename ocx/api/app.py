@@ -15,20 +15,23 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 
-from ..backends.base import Credentials, ProviderFailure, ProviderResponse
+from ..backends.base import Credentials, ProviderFailure, ProviderResponse, ServiceNotOffered
 from ..call import ApiRequest
 from ..extensions.base import Call, Extensions
 from ..identity.errors import IdentityUnavailable, K2KFailed, NoRemoteProject, Unauthenticated
 from ..routing import plan as planning
 from ..routing.aggregate import Aggregation
-from ..routing.execute import Executor, Outcome, SearchFailed
+from ..routing.documents import Combine, Versions
+from ..routing.execute import Executor, Outcome, SearchFailed, gather
 from ..routing.listing import ListingError, parse_query
 from ..store import ResourceMapping
 from .errors import OcxError, error_response
 from .request import ParseError, parse
-from .response import MISSING_HEADER, Shaped, shape, shape_listing
+from .response import KEPT_HEADERS, MISSING_HEADER, Rewriter, Shaped, shape, shape_listing
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +97,35 @@ async def read_request(request: web.Request) -> tuple[ApiRequest, object]:
     return api, (body if body is not None else stream)
 
 
+class RecentVersions:
+    """Combined version documents, kept a while for callers without a token (clients discover
+    versions anonymously; combining needs a token at every provider)."""
+
+    def __init__(self, seconds: float = 300.0, size: int = 64) -> None:
+        self.seconds, self.size = seconds, size
+        self._kept: dict[tuple, tuple[float, Shaped]] = {}
+
+    @staticmethod
+    def _key(api: ApiRequest) -> tuple:
+        return api.service, api.version, api.collection
+
+    def put(self, api: ApiRequest, shaped: Shaped) -> None:
+        if len(self._kept) >= self.size:
+            self._kept.pop(next(iter(self._kept)))
+        self._kept[self._key(api)] = (time.monotonic(), shaped)
+
+    def get(self, api: ApiRequest) -> Shaped | None:
+        kept = self._kept.get(self._key(api))
+        if kept is None or time.monotonic() - kept[0] > self.seconds:
+            return None
+        shaped = kept[1]
+        return Shaped(shaped.status, CIMultiDict(shaped.headers), shaped.body)
+
+
 class Gateway:
     def __init__(self, stages: Stages) -> None:
         self.s = stages
+        self._versions = RecentVersions()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
@@ -145,8 +174,13 @@ class Gateway:
             log.info("%s %s %s %.1fms", request.method, request.path, outcome,
                      (time.monotonic() - started) * 1000)
 
-    async def _version_document(self, api: ApiRequest) -> tuple[Shaped, ProviderResponse]:
-        """Ask the home cloud, with no token, where OCX's service user finds it."""
+    async def _version_document(self, api: ApiRequest
+                                ) -> tuple[Shaped, ProviderResponse | None]:
+        """The version document every cloud serves, as last combined for a caller with a token;
+        else the home cloud's, asked with no token where OCX's service user finds it."""
+        combined = self._versions.get(api)
+        if combined is not None:
+            return combined, None
         home = self.s.providers[0]
         anonymous = Credentials("", None, tuple(await self.s.validator.service_catalog()))
         answer = await self.s.executor.send(home, api, anonymous)
@@ -204,6 +238,8 @@ class Gateway:
 
     async def _aggregate(self, call: Call) -> Shaped:
         """Every provider asked at once, their answers merged into one (``routing.aggregate``)."""
+        if isinstance(call.plan.merge, Combine):
+            return await self._combine(call)
         listing, api, settings = call.plan.merge, call.request, self.s.listing
         try:
             query = parse_query(listing, api, settings.marker_key)
@@ -243,6 +279,58 @@ class Gateway:
                 headers={MISSING_HEADER: ",".join(sorted(merged.missing))})
         return shape_listing(listing, api, query, merged, self._base(api.service),
                              call.caller.project_id, settings.marker_key)
+
+    async def _combine(self, call: Call) -> Shaped:
+        """A document every provider gives (versions, extensions, limits), combined into one."""
+        combine, api, caller = call.plan.merge, call.request, call.caller
+        credited, failed = await self._credit_all(caller, call.plan.targets)
+        calls = {p: self.s.executor.send(p, combine.request_for(api, c.project_id,
+                                                                caller.project_id), c)
+                 for p, c in credited.items()}
+        deadline = asyncio.get_running_loop().time() + self.s.listing.timeout
+        answers = await gather(calls, deadline)
+        documents: list[tuple[str, dict]] = []
+        missing = {p: _reason(e) for p, e in failed.items() if not isinstance(e, NoRemoteProject)}
+        first: ProviderResponse | None = None
+        refused: ProviderResponse | None = None
+        for provider in credited:
+            answer = answers[provider]
+            if isinstance(answer, ServiceNotOffered):
+                continue
+            if isinstance(answer, ProviderFailure):
+                missing[provider] = answer.reason
+                continue
+            if not combine.accepts(answer.status):
+                refused = refused or answer
+                missing[provider] = f"answered {answer.status}"
+                continue
+            try:
+                document = orjson.loads(answer.body or b"")
+            except orjson.JSONDecodeError:
+                document = None
+            if not isinstance(document, dict):
+                missing[provider] = "answered with something that is not JSON"
+                continue
+            rewriter = Rewriter(answer.root, self._base(api.service), answer.remote_project,
+                                caller.project_id)
+            documents.append((provider, rewriter.walk(document)))
+            first = first or answer
+        if first is None:
+            if refused is not None:
+                return shape(api, refused, self._base(api.service), caller.project_id, False)
+            raise OcxError(503, "No provider could answer: " + "; ".join(
+                f"{p}: {r}" for p, r in sorted(missing.items())))
+        headers = CIMultiDict({"Content-Type": "application/json"})
+        for name in KEPT_HEADERS:
+            if name in first.headers:
+                headers[name] = first.headers[name]
+        if missing:
+            headers[MISSING_HEADER] = ",".join(sorted(missing))
+        body = orjson.dumps(combine.combine(api, documents, caller.project_id))
+        shaped = Shaped(first.status, headers, body)
+        if isinstance(combine, Versions):
+            self._versions.put(api, shaped)
+        return shaped
 
     async def _learn(self, call: Call) -> None:
         learned = call.response.learned

@@ -63,7 +63,8 @@ async def gateway(conf: cfg.ConfigOpts) -> AsyncIterator[web.Application]:
         stages = Stages(
             validator=validator, mapper=mapper, store=store, executor=executor,
             extensions=load_extensions(conf.extensions, store=store, executor=executor,
-                                       mapper=mapper, providers=tuple(providers)),
+                                       mapper=mapper, providers=tuple(providers),
+                                       network_extensions_union=conf.network_extensions_union),
             providers=tuple(providers),
             defaults=config.default_providers(conf, list(providers)),
             public_url=config.public_url(conf),

@@ -1,10 +1,13 @@
-"""Aggregators (seed 000's ``VolumeAggregator`` and its kin): one listing over every cloud.
+"""Aggregators (seed 000's ``VolumeAggregator`` and its kin): one answer over every cloud.
 
 Each is an extension for the listing paths of one collection. It turns the planned call into
 an aggregate over every provider; the gateway then asks them all at once and merges their
 answers with the one merge engine (``routing.listing`` for the service's format,
 ``routing.merge`` for the order and the pages). A caller that names a provider
 (``X-OCX-Provider``) still gets that provider's own listing.
+
+The documents that describe the services (versions, Neutron's extensions, limits, quotas) are
+combined the same way, by the rules in ``routing.documents``.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from ..routing import plan as planning
+from ..routing.documents import Combine, Limits, NetworkExtensions, QuotaSets, Versions
 from ..routing.listing import Listing, find
 from .base import Call, Extension
 
@@ -81,3 +85,65 @@ class RouterAggregator(Aggregator, service="network", collection="routers"):
 
 class SecurityGroupAggregator(Aggregator, service="network", collection="security-groups"):
     """Security groups of every cloud."""
+
+
+# -- documents that describe the services, combined over every cloud --------------------------
+
+class _Combining(Extension):
+    """An extension that has a document of every provider combined (``routing.documents``)."""
+
+    methods = frozenset({"GET"})
+
+    def __init__(self, providers: Sequence[str]) -> None:
+        self.providers = tuple(providers)
+
+    def combiner(self) -> Combine:
+        raise NotImplementedError
+
+    async def on_plan(self, call: Call, params: dict[str, str]) -> None:
+        call.plan = planning.aggregate(call.plan, call.request, self.combiner(), self.providers)
+
+
+class VersionAggregator(_Combining):
+    """Version documents: the versions and microversions every cloud serves."""
+
+    name = "version-aggregator"
+    paths = ("/compute", "/volume", "/image", "/image/versions", "/network")
+
+    def combiner(self) -> Combine:
+        return Versions()
+
+
+class NetworkExtensionAggregator(_Combining):
+    """``GET /network/v2.0/extensions``: what every cloud's Neutron has (or, configured, any)."""
+
+    name = "network-extension-aggregator"
+    paths = ("/network/extensions",)
+
+    def __init__(self, providers: Sequence[str], network_extensions_union: bool = False) -> None:
+        super().__init__(providers)
+        self.union = network_extensions_union
+
+    def combiner(self) -> Combine:
+        return NetworkExtensions(self.union)
+
+
+class LimitsAggregator(_Combining):
+    """Absolute limits and usage, Nova's and Cinder's, summed over the clouds."""
+
+    name = "limits-aggregator"
+    paths = ("/compute/limits", "/volume/limits")
+
+    def combiner(self) -> Combine:
+        return Limits()
+
+
+class QuotaAggregator(_Combining):
+    """The caller's project's quotas (and usage, ``/detail``, ``?usage=true``) over the clouds."""
+
+    name = "quota-aggregator"
+    paths = ("/compute/os-quota-sets/{project_id}", "/compute/os-quota-sets/{project_id}/detail",
+             "/volume/os-quota-sets/{project_id}")
+
+    def combiner(self) -> Combine:
+        return QuotaSets()

@@ -101,7 +101,7 @@ def after_stale(stale: Plan, providers: Sequence[str]) -> Plan:
 
 def aggregate(current: Plan, request: ApiRequest, merge: Any,
               providers: Sequence[str]) -> Plan:
-    """A listing over every provider, merged by ``merge``; as planned if a provider is named."""
-    if named_provider(request) is not None or not request.listing:
+    """Every provider's answer, merged by ``merge``; as planned if a provider is named."""
+    if named_provider(request) is not None:
         return current
     return Plan(Kind.AGGREGATE, tuple(providers), learn=current.learn, merge=merge)

@@ -66,15 +66,19 @@ def ocx_env(request) -> Iterator[OcxEnv]:
         described = _describe(sim)
         with tempfile.TemporaryDirectory(prefix="ocx-test-") as state:
             path = os.path.join(state, "ocx.conf")
-            # A test module may bring extensions: EXTENSIONS = {"name": "module:Class"}.
+            # A test module may bring extensions: EXTENSIONS = {"name": "module:Class"},
+            # and options: OCX_DEFAULTS = {"listing_timeout": "2"} (in [DEFAULT]).
             extensions = getattr(request.module, "EXTENSIONS", {})
+            options = dict(getattr(request.module, "OCX_DEFAULTS", {}))
+            if extensions:
+                options["extensions"] = ", ".join(extensions)
             with open(path, "w") as f:
                 f.write(gateway_config(described, free_port(), state))
                 if store_url:
                     f.write(f"\n[store]\nurl = {store_url}\n")
-            if extensions:
-                text = open(path).read().replace(
-                    "[DEFAULT]\n", f"[DEFAULT]\nextensions = {', '.join(extensions)}\n", 1)
+            if options:
+                lines = "".join(f"{name} = {value}\n" for name, value in options.items())
+                text = open(path).read().replace("[DEFAULT]\n", f"[DEFAULT]\n{lines}", 1)
                 open(path, "w").write(text)
             conf = config.load(path)
             points = [EntryPoint(name, target, ENTRY_POINT_GROUP)

@@ -1,0 +1,347 @@
+"""What the benchmarks share: simulated clouds and OCX as child processes, tokens, faults,
+and a load generator that reports latency percentiles and throughput.
+
+Every process a benchmark starts is a :class:`Children` member and is stopped on the way out,
+whatever the way out is (an error, Ctrl-C, SIGTERM); on Linux a child also dies with its
+parent, so that not even a SIGKILL of the benchmark leaves one behind.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import math
+import os
+import signal
+import statistics
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from ocx import config
+from ocx.demo import free_port, gateway_config
+
+VOLUME_TYPES = ("block-storage", "volumev3", "volume")   # the catalog types of Cinder v3
+STARTUP_SECONDS = 60
+STOP_SECONDS = 10
+
+# -- child processes ---------------------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) \
+    if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel sends it SIGTERM when the benchmark dies."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    name: str
+    proc: asyncio.subprocess.Process
+    log: Path
+    stop_signal: int
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class Children:
+    """The processes a benchmark started; ``stop_all`` ends them, newest first."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.running: list[Child] = []
+
+    async def spawn(self, name: str, *argv: str, stdout=asyncio.subprocess.DEVNULL,
+                    stop_signal: int = signal.SIGTERM) -> Child:
+        log = self.logs / f"{name}.log"
+        with open(log, "wb") as stderr:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdout=stdout, stderr=stderr, stdin=asyncio.subprocess.DEVNULL,
+                preexec_fn=_die_with_parent)
+        child = Child(name, proc, log, stop_signal)
+        self.running.append(child)
+        return child
+
+    async def stop_all(self) -> None:
+        children, self.running = list(reversed(self.running)), []
+        for child in children:
+            _signal(child.pid, child.stop_signal)
+        deadline = time.monotonic() + STOP_SECONDS
+        for child in children:
+            try:
+                await asyncio.wait_for(child.proc.wait(), max(0.1, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                _signal(child.pid, signal.SIGKILL)
+                await child.proc.wait()
+
+    def kill_leftovers(self) -> None:
+        """Last resort from synchronous code, when the event loop could not stop them."""
+        for child in self.running:
+            _signal(child.pid, signal.SIGKILL)
+        self.running = []
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+async def _wait_for_file(child: Child, path: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if child.proc.returncode is not None:
+            raise RuntimeError(f"{child.name} exited ({child.proc.returncode}):\n"
+                               f"{child.log_tail()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{child.name} did not start in {seconds:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+async def start_sim(children: Children, clouds: str, work: Path) -> dict:
+    """``ocx sim`` with these clouds (the first is the K2K identity provider); its description
+    (endpoints, demo credentials, the control URL) once every cloud answers."""
+    describe = work / "clouds.json"
+    child = await children.spawn("sim", sys.executable, "-m", "ocx.cli", "sim",
+                                 "--clouds", clouds, "--describe", str(describe))
+    await _wait_for_file(child, describe, STARTUP_SECONDS)
+    described = orjson.loads(describe.read_bytes())
+    described["pid"] = child.pid
+    return described
+
+
+def write_ocx_config(described: dict, providers: Iterable[str], work: Path, name: str,
+                     **defaults) -> Path:
+    """An OCX configuration in front of the home cloud and ``providers`` (its K2K service
+    providers), with extra ``[DEFAULT]`` options; readable only by its owner (it holds the
+    service user's password)."""
+    wanted = set(providers)
+    clouds = {n: c for n, c in described["clouds"].items() if c["idp"] is None or n in wanted}
+    text = gateway_config({"clouds": clouds}, free_port(), work / f"{name}-state")
+    extra = "".join(f"{key} = {value}\n" for key, value in defaults.items())
+    path = work / f"{name}.conf"
+    path.touch(mode=0o600)
+    path.write_text(text.replace("[DEFAULT]\n", f"[DEFAULT]\n{extra}", 1))
+    return path
+
+
+@dataclass
+class Gateway:
+    name: str
+    url: str
+    pid: int
+    conf: Path
+
+
+async def start_ocx(children: Children, conf: Path, name: str) -> Gateway:
+    """``ocx serve`` with this configuration, once it listens."""
+    child = await children.spawn(name, sys.executable, "-m", "ocx.cli", "serve",
+                                 "--config", str(conf), stdout=asyncio.subprocess.PIPE,
+                                 stop_signal=signal.SIGINT)
+    try:
+        async with asyncio.timeout(STARTUP_SECONDS):
+            while line := await child.proc.stdout.readline():
+                if line.startswith(b"OCX ready: "):
+                    return Gateway(name, line.split(b": ", 1)[1].strip().decode(),
+                                   child.pid, conf)
+    except TimeoutError:
+        raise RuntimeError(f"{name} did not start in {STARTUP_SECONDS} s") from None
+    await child.proc.wait()
+    raise RuntimeError(f"{name} exited ({child.proc.returncode}):\n{child.log_tail()}")
+
+
+async def put_in_catalog(gateway: Gateway) -> None:
+    """Point the home catalog's public endpoints at this OCX, as ``ocx catalog`` does."""
+    from ocx.identity import ksa
+    from ocx.identity.catalog import register_ocx
+    from ocx.identity.validate import service_auth
+
+    conf = config.load(str(gateway.conf))
+    await register_ocx(ksa.session(conf.call_timeout, service_auth(conf)),
+                       conf.keystone.auth_url, gateway.url)
+
+
+# -- Keystone, Cinder and the fault control ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Login:
+    token: str
+    project_id: str
+    catalog: list
+
+    def endpoint(self, types: Iterable[str], interface: str = "public") -> str:
+        types = tuple(types)
+        for entry in self.catalog:
+            if entry["type"] in types:
+                for endpoint in entry["endpoints"]:
+                    if endpoint["interface"] == interface:
+                        return endpoint["url"].rstrip("/")
+        raise LookupError(f"no {interface} endpoint of type {types[0]} in the catalog")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-Auth-Token": self.token, "Accept": "application/json"}
+
+
+async def login(session: aiohttp.ClientSession, cloud: dict, user: str = "demo") -> Login:
+    """A project-scoped token of one of the cloud's demo users, with its catalog."""
+    creds = cloud["users"][user]
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "password": creds["password"], "domain": {"name": "Default"}}}},
+        "scope": {"project": {"name": creds["project"], "domain": {"name": "Default"}}}}}
+    async with session.post(f"{cloud['auth_url'].rstrip('/')}/auth/tokens", json=body) as resp:
+        if resp.status != 201:
+            raise RuntimeError(f"login to {cloud['auth_url']} failed: {resp.status}")
+        token = (await resp.json())["token"]
+        return Login(resp.headers["X-Subject-Token"], token["project"]["id"],
+                     token.get("catalog", []))
+
+
+async def create_volumes(session: aiohttp.ClientSession, volume_url: str, headers: dict,
+                         prefix: str, count: int) -> None:
+    async def one(i: int) -> None:
+        body = {"volume": {"size": 1, "name": f"{prefix}-{i:03d}"}}
+        async with session.post(f"{volume_url}/volumes", json=body, headers=headers) as resp:
+            if resp.status != 202:
+                raise RuntimeError(f"volume create at {prefix} failed: {resp.status}")
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+
+
+class FaultControl:
+    """The simulator's control endpoint: latency, errors and services down, per cloud."""
+
+    def __init__(self, session: aiohttp.ClientSession, control_url: str) -> None:
+        self.session = session
+        self.base = control_url.rstrip("/")
+
+    async def latency(self, cloud: str, ms: float, service: str = "*") -> None:
+        await self._call("PATCH", cloud, {"latency_ms": {service: ms}})
+
+    async def clear(self, cloud: str) -> None:
+        await self._call("DELETE", cloud)
+
+    async def _call(self, method: str, cloud: str, body: dict | None = None) -> None:
+        async with self.session.request(method, f"{self.base}/clouds/{cloud}/faults",
+                                        json=body) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"fault control of {cloud}: {resp.status} "
+                                   f"{await resp.text()}")
+
+
+# -- load and its figures ----------------------------------------------------------------------
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), 0 where there is none."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """Share of one CPU each named process used between start and stop."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = dict(pids, client=os.getpid())
+        self._start: dict[str, float] = {}
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._start = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> dict[str, float]:
+        wall = max(time.monotonic() - self._t0, 1e-9)
+        return {name: round((_cpu_seconds(pid) - self._start[name]) / wall, 2)
+                for name, pid in self.pids.items()}
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of sorted values (q from 0 to 100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+@dataclass
+class Run:
+    """What one load run measured."""
+
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float] = field(repr=False)
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def figures(self) -> dict:
+        ordered = sorted(self.latencies_ms)
+        return {"requests": self.requests, "errors": self.errors,
+                "seconds": round(self.seconds, 3),
+                "rps": round(self.requests / self.seconds, 1) if self.seconds else 0.0,
+                "p50_ms": round(percentile(ordered, 50), 2),
+                "p99_ms": round(percentile(ordered, 99), 2),
+                "mean_ms": round(statistics.fmean(ordered), 2) if ordered else float("nan"),
+                "cpu": self.cpu}
+
+
+async def load(session: aiohttp.ClientSession, url: str, headers: dict, *, concurrency: int,
+               seconds: float, cpu: CpuMeter | None = None, max_requests: int | None = None
+               ) -> Run:
+    """``concurrency`` clients each sending GET ``url`` one after another for ``seconds``
+    (or until ``max_requests`` in all); a non-200 answer counts as an error."""
+    latencies: list[float] = []
+    errors = 0
+    started = time.perf_counter()
+    end = started + seconds
+    budget = [max_requests if max_requests is not None else sys.maxsize]
+
+    async def client() -> None:
+        nonlocal errors
+        while time.perf_counter() < end and budget[0] > 0:
+            budget[0] -= 1
+            t0 = time.perf_counter()
+            try:
+                async with session.get(url, headers=headers) as resp:
+                    await resp.read()
+                    ok = resp.status == 200
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                ok = False
+            latencies.append((time.perf_counter() - t0) * 1000)
+            errors += not ok
+
+    if cpu:
+        cpu.start()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return Run(len(latencies), errors, elapsed, latencies, cpu.stop() if cpu else {})
+
+
+def write_results(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+
+
+__all__ = ["Children", "CpuMeter", "FaultControl", "Gateway", "Login", "Run", "VOLUME_TYPES",
+           "create_volumes", "load", "login", "percentile", "put_in_catalog", "start_ocx",
+           "start_sim", "write_ocx_config", "write_results"]

@@ -1,0 +1,72 @@
+"""What a client of the exchange is told it may ask: versions, Neutron's extensions and the
+limits of every cloud, combined, through OCX, compared with asking each cloud directly."""
+from __future__ import annotations
+
+import pytest
+import requests
+
+CLOUDS = ("home", "sp1", "sp2")
+
+
+@pytest.fixture
+def token(ocx_env) -> str:
+    return ocx_env.connect("ocx").session.get_token()
+
+
+def direct(ocx_env, cloud: str, service: str, path: str) -> dict:
+    """Asked of the cloud itself (for home: its internal endpoint, the public one is OCX)."""
+    proxy = getattr(ocx_env.connect(cloud), service)
+    return proxy.get(path).json()
+
+
+def test_the_compute_version_document_names_ocx_and_is_served_to_anonymous_clients(
+        ocx_env, token):
+    with_token = requests.get(f"{ocx_env.url}/compute/", headers={"X-Auth-Token": token},
+                              timeout=10)
+    assert with_token.status_code == 200
+    current = [v for v in with_token.json()["versions"] if v["status"] == "CURRENT"]
+    assert [v["id"] for v in current] == ["v2.1"]
+    assert current[0]["links"][0]["href"].startswith(ocx_env.url + "/compute/")
+    # A client discovering versions without a token gets the combined document too.
+    anonymous = requests.get(f"{ocx_env.url}/compute/", timeout=10)
+    assert anonymous.json() == with_token.json()
+
+
+def test_network_extensions_are_those_every_cloud_has(ocx_env, token):
+    through = requests.get(f"{ocx_env.url}/network/v2.0/extensions",
+                           headers={"X-Auth-Token": token}, timeout=10).json()
+    each = [{e["alias"] for e in direct(ocx_env, c, "network", "/extensions")["extensions"]}
+            for c in CLOUDS]
+    assert {e["alias"] for e in through["extensions"]} == set.intersection(*each)
+
+
+def test_compute_limits_are_the_sum_over_the_clouds(ocx_env, token):
+    ocx_env.sim.cloud("sp1").settings["nova.quota_cores"] = "7"  # one landlord gives less
+    try:
+        through = requests.get(f"{ocx_env.url}/compute/v2.1/limits",
+                               headers={"X-Auth-Token": token}, timeout=10)
+        assert "X-OCX-Missing-Providers" not in through.headers
+        each = [direct(ocx_env, c, "compute", "/limits")["limits"]["absolute"] for c in CLOUDS]
+        assert through.json()["limits"]["absolute"]["maxTotalCores"] == \
+            sum(e["maxTotalCores"] for e in each)
+        # The caller can still ask one landlord for its own figure.
+        one = requests.get(f"{ocx_env.url}/compute/v2.1/limits",
+                           headers={"X-Auth-Token": token, "X-OCX-Provider": "sp1"}, timeout=10)
+        assert one.json()["limits"]["absolute"]["maxTotalCores"] == 7
+    finally:
+        del ocx_env.sim.cloud("sp1").settings["nova.quota_cores"]
+
+
+def test_limits_of_a_cloud_that_is_down_are_left_out_and_it_is_named(ocx_env, token):
+    ocx_env.sim.call(ocx_env.sim.cloud("sp2").set_down("nova", True))
+    try:
+        through = requests.get(f"{ocx_env.url}/compute/v2.1/limits",
+                               headers={"X-Auth-Token": token}, timeout=30)
+        assert through.status_code == 200
+        assert through.headers["X-OCX-Missing-Providers"] == "sp2"
+        each = [direct(ocx_env, c, "compute", "/limits")["limits"]["absolute"]
+                for c in ("home", "sp1")]
+        assert through.json()["limits"]["absolute"]["maxTotalCores"] == \
+            sum(e["maxTotalCores"] for e in each)
+    finally:
+        ocx_env.sim.call(ocx_env.sim.cloud("sp2").set_down("nova", False))
