@@ -13,25 +13,22 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import orjson
 from aiohttp import web
-from multidict import CIMultiDict
 
-from ..backends.base import Credentials, ProviderFailure, ProviderResponse, ServiceNotOffered
+from ..backends.base import Credentials, ProviderFailure, ProviderResponse
 from ..call import ApiRequest
 from ..extensions.base import Call, Extensions
 from ..identity.errors import IdentityUnavailable, K2KFailed, NoRemoteProject, Unauthenticated
 from ..routing import plan as planning
-from ..routing.aggregate import Aggregation
-from ..routing.documents import Combine, Versions
-from ..routing.execute import Executor, Outcome, SearchFailed, gather
-from ..routing.listing import ListingError, parse_query
+from ..routing.documents import Combine
+from ..routing.execute import Executor, Outcome, SearchFailed
 from ..store import ResourceMapping
 from .errors import OcxError, error_response
 from .request import ParseError, parse
-from .response import KEPT_HEADERS, MISSING_HEADER, Rewriter, Shaped, shape, shape_listing
+from .fanout import Fanout, ListingSettings
+from .response import Shaped, shape
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +37,6 @@ READ_TYPES = ("application/json", "application/openstack-images-v2.1-json-patch"
               "application/openstack-images-v2.0-json-patch")
 MAX_READ_BODY = 16 << 20
 CHUNK = 256 << 10
-
-
-@dataclass(frozen=True)
-class ListingSettings:
-    """How aggregated listings behave (``[DEFAULT] listing_*``)."""
-
-    timeout: float          # seconds the providers get
-    partial: bool           # answer without the missing providers (else 503)
-    marker_key: bytes = field(repr=False)  # signs the markers of OCX's ``next`` links
 
 
 def marker_key(store_keys: Sequence[str]) -> bytes:
@@ -97,35 +85,10 @@ async def read_request(request: web.Request) -> tuple[ApiRequest, object]:
     return api, (body if body is not None else stream)
 
 
-class RecentVersions:
-    """Combined version documents, kept a while for callers without a token (clients discover
-    versions anonymously; combining needs a token at every provider)."""
-
-    def __init__(self, seconds: float = 300.0, size: int = 64) -> None:
-        self.seconds, self.size = seconds, size
-        self._kept: dict[tuple, tuple[float, Shaped]] = {}
-
-    @staticmethod
-    def _key(api: ApiRequest) -> tuple:
-        return api.service, api.version, api.collection
-
-    def put(self, api: ApiRequest, shaped: Shaped) -> None:
-        if len(self._kept) >= self.size:
-            self._kept.pop(next(iter(self._kept)))
-        self._kept[self._key(api)] = (time.monotonic(), shaped)
-
-    def get(self, api: ApiRequest) -> Shaped | None:
-        kept = self._kept.get(self._key(api))
-        if kept is None or time.monotonic() - kept[0] > self.seconds:
-            return None
-        shaped = kept[1]
-        return Shaped(shaped.status, CIMultiDict(shaped.headers), shaped.body)
-
-
 class Gateway:
     def __init__(self, stages: Stages) -> None:
         self.s = stages
-        self._versions = RecentVersions()
+        self.fanout = Fanout(stages.executor, stages.store, stages.listing, self._base)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
@@ -178,7 +141,7 @@ class Gateway:
                                 ) -> tuple[Shaped, ProviderResponse | None]:
         """The version document every cloud serves, as last combined for a caller with a token;
         else the home cloud's, asked with no token where OCX's service user finds it."""
-        combined = self._versions.get(api)
+        combined = self.fanout.versions.get(api)
         if combined is not None:
             return combined, None
         home = self.s.providers[0]
@@ -237,100 +200,14 @@ class Gateway:
         return credited, failed
 
     async def _aggregate(self, call: Call) -> Shaped:
-        """Every provider asked at once, their answers merged into one (``routing.aggregate``)."""
-        if isinstance(call.plan.merge, Combine):
-            return await self._combine(call)
-        listing, api, settings = call.plan.merge, call.request, self.s.listing
-        try:
-            query = parse_query(listing, api, settings.marker_key)
-        except ListingError as exc:
-            raise OcxError(exc.status, exc.message) from None
+        """Every provider asked at once, their answers merged into one (``fanout``)."""
         credited, failed = await self._credit_all(call.caller, call.plan.targets)
-        hint = None
-        if query.marker is not None and listing.learnable:
-            mapping = await self.s.store.get_resource_mapping(api.collection, query.marker)
-            hint = mapping.provider if mapping else None
-
-        def ask(provider: str, request: ApiRequest):
-            return self.s.executor.send(provider, request, credited[provider])
-
-        deadline = asyncio.get_running_loop().time() + settings.timeout
-        try:
-            merged = await Aggregation(listing, api, query, list(credited), ask,
-                                       deadline).run(hint)
-        except ListingError as exc:
-            raise OcxError(exc.status, exc.message) from None
         # A provider where the caller has no project holds nothing of theirs: not missing.
-        merged.missing.update({p: _reason(exc) for p, exc in failed.items()
-                               if not (isinstance(exc, NoRemoteProject)
-                                       and exc.candidates == 0)})
-        if not merged.answers:
-            refused = next((merged.refused[p] for p in call.plan.targets
-                            if p in merged.refused), None)
-            if refused is not None:  # every provider refused the query: the service's own error
-                return shape(api, refused, self._base(api.service), call.caller.project_id,
-                             learn=False)
-            if merged.missing:
-                raise OcxError(503, "No provider could answer the listing: " + "; ".join(
-                    f"{p}: {r}" for p, r in sorted(merged.missing.items())))
-        elif merged.missing and not settings.partial:
-            raise OcxError(503, "Providers missing from the listing: " + "; ".join(
-                f"{p}: {r}" for p, r in sorted(merged.missing.items())),
-                headers={MISSING_HEADER: ",".join(sorted(merged.missing))})
-        return shape_listing(listing, api, query, merged, self._base(api.service),
-                             call.caller.project_id, settings.marker_key)
-
-    async def _combine(self, call: Call) -> Shaped:
-        """A document every provider gives (versions, extensions, limits), combined into one."""
-        combine, api, caller = call.plan.merge, call.request, call.caller
-        credited, failed = await self._credit_all(caller, call.plan.targets)
-        calls = {p: self.s.executor.send(p, combine.request_for(api, c.project_id,
-                                                                caller.project_id), c)
-                 for p, c in credited.items()}
-        deadline = asyncio.get_running_loop().time() + self.s.listing.timeout
-        answers = await gather(calls, deadline)
-        documents: list[tuple[str, dict]] = []
-        missing = {p: _reason(e) for p, e in failed.items() if not isinstance(e, NoRemoteProject)}
-        first: ProviderResponse | None = None
-        refused: ProviderResponse | None = None
-        for provider in credited:
-            answer = answers[provider]
-            if isinstance(answer, ServiceNotOffered):
-                continue
-            if isinstance(answer, ProviderFailure):
-                missing[provider] = answer.reason
-                continue
-            if not combine.accepts(answer.status):
-                refused = refused or answer
-                missing[provider] = f"answered {answer.status}"
-                continue
-            try:
-                document = orjson.loads(answer.body or b"")
-            except orjson.JSONDecodeError:
-                document = None
-            if not isinstance(document, dict):
-                missing[provider] = "answered with something that is not JSON"
-                continue
-            rewriter = Rewriter(answer.root, self._base(api.service), answer.remote_project,
-                                caller.project_id)
-            documents.append((provider, rewriter.walk(document)))
-            first = first or answer
-        if first is None:
-            if refused is not None:
-                return shape(api, refused, self._base(api.service), caller.project_id, False)
-            raise OcxError(503, "No provider could answer: " + "; ".join(
-                f"{p}: {r}" for p, r in sorted(missing.items())))
-        headers = CIMultiDict({"Content-Type": "application/json"})
-        for name in KEPT_HEADERS:
-            if name in first.headers:
-                headers[name] = first.headers[name]
-        if missing:
-            headers[MISSING_HEADER] = ",".join(sorted(missing))
-        body = orjson.dumps(combine.combine(api, documents, caller.project_id))
-        shaped = Shaped(first.status, headers, body)
-        if isinstance(combine, Versions):
-            self._versions.put(api, shaped)
-        return shaped
+        missing = {p: _reason(exc) for p, exc in failed.items()
+                   if not (isinstance(exc, NoRemoteProject) and exc.candidates == 0)}
+        if isinstance(call.plan.merge, Combine):
+            return await self.fanout.document(call, credited, missing)
+        return await self.fanout.listing(call, credited, missing)
 
     async def _learn(self, call: Call) -> None:
         learned = call.response.learned

@@ -24,7 +24,8 @@ from ..identity.validate import TokenValidator, service_auth
 from ..routing.execute import Executor
 from ..store import MappingStore
 from ..store.location import store_keys, store_url
-from .app import ListingSettings, Stages, make_app, marker_key
+from .app import Stages, make_app, marker_key
+from .fanout import ListingSettings
 
 HOME = "home"
 log = logging.getLogger(__name__)

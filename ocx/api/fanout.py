@@ -1,0 +1,165 @@
+"""Execute and shape an aggregate plan: every provider asked at once, one answer back.
+
+The gateway credits the providers and hands over; this module asks them (``routing.aggregate``
+for listings, ``routing.execute.gather`` for documents), leaves out and names those that failed,
+and shapes the merged answer. When no provider could answer, the answer is an error: the
+service's own if every provider refused the call, else a 503 that names them.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import orjson
+from multidict import CIMultiDict
+
+from ..backends.base import Credentials, ProviderFailure, ProviderResponse, ServiceNotOffered
+from ..call import ApiRequest
+from ..extensions.base import Call
+from ..routing.aggregate import Aggregation
+from ..routing.documents import Versions
+from ..routing.execute import Executor, gather
+from ..routing.listing import ListingError, parse_query
+from .errors import OcxError
+from .response import KEPT_HEADERS, MISSING_HEADER, Rewriter, Shaped, shape, shape_listing
+
+
+@dataclass(frozen=True)
+class ListingSettings:
+    """How aggregated calls behave (``[DEFAULT] listing_*``)."""
+
+    timeout: float          # seconds the providers get
+    partial: bool           # answer without the missing providers (else 503)
+    marker_key: bytes = field(repr=False)  # signs the markers of OCX's ``next`` links
+
+
+class RecentVersions:
+    """Combined version documents, kept a while for callers without a token (clients discover
+    versions anonymously; combining needs a token at every provider)."""
+
+    def __init__(self, seconds: float = 300.0, size: int = 64) -> None:
+        self.seconds, self.size = seconds, size
+        self._kept: dict[tuple, tuple[float, Shaped]] = {}
+
+    @staticmethod
+    def _key(api: ApiRequest) -> tuple:
+        return api.service, api.version, api.collection
+
+    def put(self, api: ApiRequest, shaped: Shaped) -> None:
+        if len(self._kept) >= self.size:
+            self._kept.pop(next(iter(self._kept)))
+        self._kept[self._key(api)] = (time.monotonic(), shaped)
+
+    def get(self, api: ApiRequest) -> Shaped | None:
+        kept = self._kept.get(self._key(api))
+        if kept is None or time.monotonic() - kept[0] > self.seconds:
+            return None
+        shaped = kept[1]
+        return Shaped(shaped.status, CIMultiDict(shaped.headers), shaped.body)
+
+
+def _missing_error(what: str, missing: Mapping[str, str]) -> OcxError:
+    return OcxError(503, f"{what}: " + "; ".join(f"{p}: {r}" for p, r in sorted(missing.items())),
+                    headers={MISSING_HEADER: ",".join(sorted(missing))})
+
+
+class Fanout:
+    def __init__(self, executor: Executor, store, settings: ListingSettings,
+                 base: Callable[[str], str]) -> None:
+        self.executor = executor
+        self.store = store
+        self.settings = settings
+        self.base = base               # OCX's URL of a service
+        self.versions = RecentVersions()
+
+    def _deadline(self) -> float:
+        return asyncio.get_running_loop().time() + self.settings.timeout
+
+    async def listing(self, call: Call, credited: Mapping[str, Credentials],
+                      missing: Mapping[str, str]) -> Shaped:
+        """One merged page of every provider's listing."""
+        listing, api, settings = call.plan.merge, call.request, self.settings
+        try:
+            query = parse_query(listing, api, settings.marker_key)
+        except ListingError as exc:
+            raise OcxError(exc.status, exc.message) from None
+        hint = None
+        if query.marker is not None and listing.learnable:
+            mapping = await self.store.get_resource_mapping(api.collection, query.marker)
+            hint = mapping.provider if mapping else None
+
+        def ask(provider: str, request: ApiRequest):
+            return self.executor.send(provider, request, credited[provider])
+
+        try:
+            merged = await Aggregation(listing, api, query, list(credited), ask,
+                                       self._deadline()).run(hint)
+        except ListingError as exc:
+            raise OcxError(exc.status, exc.message) from None
+        merged.missing.update(missing)
+        if not merged.answers:
+            refused = next((merged.refused[p] for p in call.plan.targets
+                            if p in merged.refused), None)
+            if refused is not None:  # every provider refused the query: the service's own error
+                return shape(api, refused, self.base(api.service), call.caller.project_id,
+                             learn=False)
+            if merged.missing:
+                raise _missing_error("No provider could answer the listing", merged.missing)
+        elif merged.missing and not settings.partial:
+            raise _missing_error("Providers missing from the listing", merged.missing)
+        return shape_listing(listing, api, query, merged, self.base(api.service),
+                             call.caller.project_id, settings.marker_key)
+
+    async def document(self, call: Call, credited: Mapping[str, Credentials],
+                       missing: Mapping[str, str]) -> Shaped:
+        """A document every provider gives (versions, extensions, limits), combined into one."""
+        combine, api, caller = call.plan.merge, call.request, call.caller
+        calls = {p: self.executor.send(p, combine.request_for(api, c.project_id,
+                                                              caller.project_id), c)
+                 for p, c in credited.items()}
+        answers = await gather(calls, self._deadline())
+        documents: list[tuple[str, dict]] = []
+        missing = dict(missing)
+        first: ProviderResponse | None = None
+        refused: ProviderResponse | None = None
+        for provider in credited:
+            answer = answers[provider]
+            if isinstance(answer, ServiceNotOffered):
+                continue
+            if isinstance(answer, ProviderFailure):
+                missing[provider] = answer.reason
+                continue
+            if not combine.accepts(answer.status):
+                refused = refused or answer
+                missing[provider] = f"answered {answer.status}"
+                continue
+            try:
+                document = orjson.loads(answer.body or b"")
+            except orjson.JSONDecodeError:
+                document = None
+            if not isinstance(document, dict):
+                missing[provider] = "answered with something that is not JSON"
+                continue
+            rewriter = Rewriter(answer.root, self.base(api.service), answer.remote_project,
+                                caller.project_id)
+            documents.append((provider, rewriter.walk(document)))
+            first = first or answer
+        if first is None:
+            if refused is not None:
+                return shape(api, refused, self.base(api.service), caller.project_id, False)
+            raise _missing_error("No provider could answer", missing)
+        if missing and not self.settings.partial:
+            raise _missing_error("Providers missing from the answer", missing)
+        headers = CIMultiDict({"Content-Type": "application/json"})
+        for name in KEPT_HEADERS:
+            if name in first.headers:
+                headers[name] = first.headers[name]
+        if missing:
+            headers[MISSING_HEADER] = ",".join(sorted(missing))
+        body = orjson.dumps(combine.combine(api, documents, caller.project_id))
+        shaped = Shaped(first.status, headers, body)
+        if isinstance(combine, Versions) and not missing:
+            self.versions.put(api, shaped)
+        return shaped
