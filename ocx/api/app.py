@@ -101,12 +101,12 @@ class Gateway:
                                     "gateways was stopped.")
             api, body = await read_request(request)                              # parse
             token = request.headers.get("X-Auth-Token")
-            if not token and api.is_version_document and api.method in ("GET", "HEAD"):
-                # Version documents answer without a token in the real services.
+            caller = await self._identify(token, api)                             # identify
+            if caller is None:
+                # Version documents answer without a (valid) token in the real services.
                 shaped, answer = await self._version_document(api)
                 outcome = str(shaped.status)
                 return await self._write(request, shaped, answer)
-            caller = await self.s.validator.identify(token)                       # identify
             call = Call(api, caller)
             matched = self.s.extensions.match(api)
             for ext, params in matched:                                           # extend
@@ -136,6 +136,18 @@ class Gateway:
         finally:
             log.info("%s %s %s %.1fms", request.method, request.path, outcome,
                      (time.monotonic() - started) * 1000)
+
+    async def _identify(self, token: str | None, api: ApiRequest):
+        """The caller; None for a version document asked without a token or with a bad one."""
+        anonymous_ok = api.is_version_document and api.method in ("GET", "HEAD")
+        if not token and anonymous_ok:
+            return None
+        try:
+            return await self.s.validator.identify(token)
+        except Unauthenticated:
+            if anonymous_ok:
+                return None
+            raise
 
     async def _version_document(self, api: ApiRequest
                                 ) -> tuple[Shaped, ProviderResponse | None]:

@@ -70,3 +70,16 @@ def test_limits_of_a_cloud_that_is_down_are_left_out_and_it_is_named(ocx_env, to
             sum(e["maxTotalCores"] for e in each)
     finally:
         ocx_env.sim.call(ocx_env.sim.cloud("sp2").set_down("nova", False))
+
+
+def test_a_version_document_asked_with_a_bad_token_answers_as_without_one(ocx_env):
+    # The services serve their version documents outside authentication: a stale token in a
+    # client's discovery call does not turn it into a 401.
+    stale = requests.get(f"{ocx_env.url}/volume/", headers={"X-Auth-Token": "not-a-token"},
+                         timeout=10)
+    anonymous = requests.get(f"{ocx_env.url}/volume/", timeout=10)
+    assert stale.status_code == anonymous.status_code == 300
+    assert stale.json() == anonymous.json()
+    listing = requests.get(f"{ocx_env.url}/volume/v3/volumes",
+                           headers={"X-Auth-Token": "not-a-token"}, timeout=10)
+    assert listing.status_code == 401
