@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test services venv unit integration clean sample-config
+.PHONY: demo test services venv unit integration clean sample-config bench bench-listing
 sample-config: etc/ocx.conf.sample
 
 $(STAMP): pyproject.toml
@@ -27,6 +27,12 @@ test: $(STAMP) services
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
+
+# Benchmarks print figures and write them to bench/results/ (BENCH_ARGS=--quick for a short run).
+bench: bench-listing
+
+bench-listing: $(STAMP)
+	$(BIN)/python bench/listing.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

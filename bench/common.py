@@ -16,7 +16,7 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +74,9 @@ class Children:
         with open(log, "wb") as stderr:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdout=stdout, stderr=stderr, stdin=asyncio.subprocess.DEVNULL,
-                preexec_fn=_die_with_parent)
+                # Out of the terminal's process group: Ctrl-C reaches the benchmark alone,
+                # which stops its children in order rather than see them vanish under it.
+                start_new_session=True, preexec_fn=_die_with_parent)
         child = Child(name, proc, log, stop_signal)
         self.running.append(child)
         return child
@@ -305,11 +307,15 @@ class Run:
                 "cpu": self.cpu}
 
 
+def is_200(resp: aiohttp.ClientResponse) -> bool:
+    return resp.status == 200
+
+
 async def load(session: aiohttp.ClientSession, url: str, headers: dict, *, concurrency: int,
-               seconds: float, cpu: CpuMeter | None = None, max_requests: int | None = None
-               ) -> Run:
+               seconds: float, cpu: CpuMeter | None = None, max_requests: int | None = None,
+               ok: Callable[[aiohttp.ClientResponse], bool] = is_200) -> Run:
     """``concurrency`` clients each sending GET ``url`` one after another for ``seconds``
-    (or until ``max_requests`` in all); a non-200 answer counts as an error."""
+    (or until ``max_requests`` in all); an answer ``ok`` refuses counts as an error."""
     latencies: list[float] = []
     errors = 0
     started = time.perf_counter()
@@ -324,11 +330,11 @@ async def load(session: aiohttp.ClientSession, url: str, headers: dict, *, concu
             try:
                 async with session.get(url, headers=headers) as resp:
                     await resp.read()
-                    ok = resp.status == 200
+                    good = ok(resp)
             except (aiohttp.ClientError, asyncio.TimeoutError):
-                ok = False
+                good = False
             latencies.append((time.perf_counter() - t0) * 1000)
-            errors += not ok
+            errors += not good
 
     if cpu:
         cpu.start()

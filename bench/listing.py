@@ -46,6 +46,8 @@ NEAR_MS = 50                             # "each 50 ms away"
 SLOW_CLOUD, SLOW_MS = "sp2", 2000        # the slowed cloud of part 2
 LONG_TIMEOUT, SHORT_TIMEOUT = 5, 1       # listing_timeout above and below the slow cloud
 LISTING = "/volumes/detail"
+MISSING_HEADER = "X-OCX-Missing-Providers"
+WARM_UP_SECONDS = 0.25                   # before each measured cell
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "listing.json"
 
 
@@ -67,7 +69,7 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--volumes", type=int, default=20, help="volumes created in each cloud")
     args = p.parse_args(argv)
     if args.quick:
-        return Options(True, args.output, args.volumes, 0.5, (1, 16), 1)
+        return Options(True, args.output, args.volumes, 1.0, (1, 16), 1)
     return Options(False, args.output, args.volumes, 2.0, (1, 8, 32), 3)
 
 
@@ -77,6 +79,7 @@ def parse_args(argv: list[str] | None) -> Options:
 class Target:
     """Somewhere to send the listing, and how many volumes it must hold."""
 
+    via: str                    # "ocx" or "direct"
     name: str
     url: str
     headers: dict
@@ -103,11 +106,11 @@ def gateway_plans(described: dict, work: Path) -> dict[str, Path]:
     return plans
 
 
-def through(gateway: Gateway, catalog_url: str, catalog_gateway: Gateway, headers: dict,
+def ocx_target(gateway: Gateway, catalog_url: str, catalog_gateway: Gateway, headers: dict,
             volumes: int) -> Target:
     """The listing URL at one OCX; the catalog names one of them, the others differ by port."""
     url = gateway.url + catalog_url.removeprefix(catalog_gateway.url) + LISTING
-    return Target(gateway.name, url, headers, volumes, gateway.pid)
+    return Target("ocx", gateway.name, url, headers, volumes, gateway.pid)
 
 
 async def prepare(children: Children, work: Path, session: aiohttp.ClientSession,
@@ -122,14 +125,14 @@ async def prepare(children: Children, work: Path, session: aiohttp.ClientSession
     home = logins["home"]
     # Through OCX: the volume endpoint the home catalog now shows; direct: the clouds' own.
     catalog_url = home.endpoint(VOLUME_TYPES, "public")
-    direct = {c: Target(c, _direct_url(c, logins[c]) + LISTING, logins[c].headers,
+    direct = {c: Target("direct", c, _direct_url(c, logins[c]) + LISTING, logins[c].headers,
                         opts.volumes) for c in CLOUDS}
     await asyncio.gather(*(create_volumes(session, t.url.removesuffix(LISTING), t.headers,
                                           f"bench-{c}", opts.volumes)
                            for c, t in direct.items()))
-    by_clouds = {n: through(gateways[f"ocx-{n}"], catalog_url, gateways["ocx-3"], home.headers,
+    by_clouds = {n: ocx_target(gateways[f"ocx-{n}"], catalog_url, gateways["ocx-3"], home.headers,
                             n * opts.volumes) for n in FAN_OUT}
-    short = through(gateways["ocx-3-short"], catalog_url, gateways["ocx-3"], home.headers,
+    short = ocx_target(gateways["ocx-3-short"], catalog_url, gateways["ocx-3"], home.headers,
                     3 * opts.volumes)
     setup = Setup(session, FaultControl(session, described["control"]), described["pid"],
                   by_clouds, short, direct)
@@ -169,7 +172,7 @@ async def listing_once(session: aiohttp.ClientSession, target: Target) -> Answer
         body = await resp.read()
         ms = (time.perf_counter() - t0) * 1000
         volumes = len(orjson.loads(body).get("volumes", [])) if resp.status == 200 else 0
-        return Answer(ms, resp.status, volumes, resp.headers.get("X-OCX-Missing-Providers"))
+        return Answer(ms, resp.status, volumes, resp.headers.get(MISSING_HEADER))
 
 
 async def set_latency(setup: Setup, latency_ms: dict[str, float]) -> None:
@@ -180,9 +183,18 @@ async def set_latency(setup: Setup, latency_ms: dict[str, float]) -> None:
 
 async def measure(setup: Setup, target: Target, concurrency: int, seconds: float) -> dict:
     pids = {"sim": setup.sim_pid} | ({"ocx": target.pid} if target.pid else {})
+    # Unmeasured: the connections a new concurrency opens, client to OCX and OCX to clouds.
+    await load(setup.session, target.url, target.headers, concurrency=concurrency,
+               seconds=min(WARM_UP_SECONDS, seconds / 4))
     run = await load(setup.session, target.url, target.headers, concurrency=concurrency,
-                     seconds=seconds, cpu=CpuMeter(pids))
-    return {"target": target.name, "concurrency": concurrency, **run.figures()}
+                     seconds=seconds, cpu=CpuMeter(pids), ok=whole)
+    return {"via": target.via, "target": target.name, "concurrency": concurrency,
+            **run.figures()}
+
+
+def whole(resp: aiohttp.ClientResponse) -> bool:
+    """A listing with every cloud in it: a partial one would flatter the figures."""
+    return resp.status == 200 and MISSING_HEADER not in resp.headers
 
 
 async def fan_out(setup: Setup, opts: Options, latency: int) -> dict:
@@ -246,12 +258,12 @@ async def slow_cloud(setup: Setup, opts: Options) -> dict:
 # -- the report ---------------------------------------------------------------------------------
 
 def fan_out_table(part: dict) -> PrettyTable:
-    table = PrettyTable(["target", "conc.", "req/s", "p50 ms", "p99 ms", "p50 / direct",
-                         "req/s / direct", "CPU sim/ocx/client"])
+    table = PrettyTable(["target", "conc.", "req/s", "p50 ms", "p99 ms", "errors",
+                         "p50 / direct", "req/s / direct", "CPU sim/ocx/client"])
     for cell in part["cells"]:
         cpu = cell["cpu"]
         table.add_row([_target_label(cell), cell["concurrency"], cell["rps"], cell["p50_ms"],
-                       cell["p99_ms"], cell.get("p50_vs_direct", ""),
+                       cell["p99_ms"], cell["errors"], cell.get("p50_vs_direct", ""),
                        cell.get("rps_vs_direct", ""),
                        "/".join(f"{cpu[k]:.2f}" if k in cpu else "-"
                                 for k in ("sim", "ocx", "client"))])
@@ -261,7 +273,9 @@ def fan_out_table(part: dict) -> PrettyTable:
 
 
 def _target_label(cell: dict) -> str:
-    return f"OCX over {cell['clouds']} clouds" if "clouds" in cell else f"direct to {cell['target']}"
+    if cell["via"] == "ocx":
+        return f"OCX over {cell['clouds']} clouds"
+    return f"direct to {cell['target']}"
 
 
 def sum_table(parts: list[dict]) -> PrettyTable:
@@ -296,7 +310,8 @@ def slow_table(part: dict) -> PrettyTable:
 def report(results: dict) -> None:
     opts = results["options"]
     print(f"\nVolume listing (volumes/detail, {opts['volumes_per_cloud']} volumes per cloud), "
-          f"{opts['seconds_per_cell']} s per cell, {results['machine']['cpus']} CPUs")
+          f"{opts['seconds_per_cell']} s per cell, {results['machine']['cpus']} CPUs, load "
+          f"average {results['machine']['load_average_at_start'][0]} at the start")
     for part in results["fan_out"]:
         print(f"\n{part['latency_ms']} ms added to every cloud:")
         print(fan_out_table(part))
@@ -320,7 +335,7 @@ def report(results: dict) -> None:
 async def run(opts: Options, children: Children, work: Path) -> dict:
     task = asyncio.current_task()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    started = time.monotonic()
+    started, load_average = time.monotonic(), os.getloadavg()
     timeout = aiohttp.ClientTimeout(total=60)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     try:
@@ -332,13 +347,20 @@ async def run(opts: Options, children: Children, work: Path) -> dict:
         await children.stop_all()
     return {"benchmark": "listing", "date": dt.datetime.now(dt.timezone.utc).isoformat(
                 timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        # Other work on the machine skews the figures: this says how much.
+                        "load_average_at_start": [round(x, 2) for x in load_average]},
             "options": {"quick": opts.quick, "volumes_per_cloud": opts.volumes,
                         "seconds_per_cell": opts.seconds,
                         "concurrencies": list(opts.concurrencies),
                         "slow_requests": opts.slow_requests},
             "fan_out": parts, "slow_cloud": slow,
             "wall_seconds": round(time.monotonic() - started, 1)}
+
+
+def shown_path(path: Path) -> str:
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     report(results)
     write_results(opts.output, results)
-    print(f"\nfigures written to {opts.output} ({results['wall_seconds']} s)")
+    print(f"\nfigures written to {shown_path(opts.output)} ({results['wall_seconds']} s in all)")
     return 0
 
 
