@@ -442,7 +442,12 @@ def main(argv: list[str] | None = None) -> int:
     level = getattr(args, "log_level", logging.INFO)
     logging.basicConfig(level=logging.DEBUG if args.verbose else level,
                         format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s")
-    return args.func(args)
+    from oslo_config import cfg
+    try:
+        return args.func(args)
+    except cfg.Error as exc:  # a bad configuration file: one line, not a traceback
+        print(f"ocx {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -130,7 +130,19 @@ def load(path: str | None = None, args: list[str] | None = None) -> cfg.ConfigOp
          default_config_dirs=[])
     for name in conf.providers:
         conf.register_opts(provider_opts, group=f"provider:{name}")
+    _check(conf)
     return conf
+
+
+def _check(conf: cfg.ConfigOpts) -> None:
+    """Read every option once: oslo.config checks a value only when it is read, and a bad one
+    must stop OCX before it opens anything, not in the middle of serving."""
+    for opt in default_opts:
+        getattr(conf, opt.dest)
+    for group in conf.list_all_sections():
+        if group in conf:
+            for name in conf[group]:
+                getattr(conf[group], name)
 
 
 def default_providers(conf: cfg.ConfigOpts, known: list[str]) -> dict[str, str]:

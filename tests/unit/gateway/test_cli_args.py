@@ -46,3 +46,13 @@ def test_a_configuration_that_is_not_there_is_a_one_line_error(capsys):
     assert main(["mappings", "list", "--config", "/nonexistent/ocx.conf"]) == 1
     assert capsys.readouterr().err.startswith("ocx mappings list: cannot read the "
                                               "configuration: ")
+
+
+def test_a_bad_value_in_the_configuration_stops_serve_before_it_opens_anything(capsys, tmp_path):
+    conf = tmp_path / "ocx.conf"
+    conf.write_text(f"[DEFAULT]\nlisting_timeout = -1\nstate_dir = {tmp_path / 'state'}\n"
+                    "[keystone]\nauth_url = http://127.0.0.1:9/v3\n")
+    assert main(["serve", "--config", str(conf)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ocx serve: Value for option listing_timeout")
+    assert not (tmp_path / "state").exists()
