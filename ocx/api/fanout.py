@@ -84,7 +84,7 @@ class Fanout:
         try:
             query = parse_query(listing, api, settings.marker_key)
         except ListingError as exc:
-            raise OcxError(exc.status, exc.message) from None
+            raise OcxError(exc.status, exc.message, kind=exc.kind) from None
         hint = None
         if query.marker is not None and listing.learnable:
             mapping = await self.store.get_resource_mapping(api.collection, query.marker)
@@ -97,7 +97,7 @@ class Fanout:
             merged = await Aggregation(listing, api, query, list(credited), ask,
                                        self._deadline()).run(hint)
         except ListingError as exc:
-            raise OcxError(exc.status, exc.message) from None
+            raise OcxError(exc.status, exc.message, kind=exc.kind) from None
         merged.missing.update(missing)
         if not merged.answers:
             refused = next((merged.refused[p] for p in call.plan.targets

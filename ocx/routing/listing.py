@@ -32,12 +32,14 @@ PAGING = ("limit", "marker")
 
 
 class ListingError(ValueError):
-    """The query is one the service itself refuses; ``status`` and ``message`` say how."""
+    """The query is one the service itself refuses; ``status`` and ``message`` say how
+    (``kind``: Neutron's error type, when it is not the status's)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, kind: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.kind = kind
 
 
 def _keep(fields: frozenset[str]) -> Callable[[dict], dict]:
@@ -115,15 +117,15 @@ class Listing:
         return found if isinstance(found, dict) else None
 
     def marker_not_found(self, marker: str) -> ListingError:
-        messages = {
-            "nova": f"marker [{marker}] not found",
-            "cinder": f"Marker {marker} could not be found.",
-            "glance": f"No image found with ID {marker}",
-            "neutron": f"Marker {marker} could not be found.",
-        }
         if self.wrapper:
             return ListingError(400, f"Marker {marker} could not be found.")
-        return ListingError(404 if self.style == "neutron" else 400, messages[self.style])
+        if self.style == "nova":
+            return ListingError(400, f"marker [{marker}] not found")
+        if self.style == "glance":
+            return ListingError(400, f"No image found with ID {marker}")
+        # Cinder and Neutron look the marker up as one of the listed resources: their 404.
+        message, kind = _MARKER_NOT_FOUND[self.collection]
+        return ListingError(404, message.format(marker), kind)
 
     def limit_error(self, value: str) -> ListingError:
         if self.style == "nova":
@@ -134,6 +136,18 @@ class Listing:
                                      f"greater and not '{value}'.")
         return ListingError(400, "limit param must be an integer" if not _is_int(value)
                             else "limit param must be positive")
+
+
+# What Cinder and Neutron say of a marker that names none of their resources.
+_MARKER_NOT_FOUND: Mapping[str, tuple[str, str | None]] = {
+    "volumes": ("Volume {} could not be found.", None),
+    "snapshots": ("Snapshot {} could not be found.", None),
+    "networks": ("Network {} could not be found.", "NetworkNotFound"),
+    "subnets": ("Subnet {} could not be found.", "SubnetNotFound"),
+    "ports": ("Port {} could not be found.", "PortNotFound"),
+    "routers": ("Router {} could not be found", "RouterNotFound"),
+    "security-groups": ("Security group {} does not exist", "SecurityGroupNotFound"),
+}
 
 
 def _is_int(value: str) -> bool:
@@ -231,6 +245,8 @@ def parse_query(listing: Listing, request: ApiRequest, key: bytes) -> Query:
         limit = int(raw) or listing.default_limit  # 0 asks for the default page, as Nova does
     if limit is not None and listing.max_limit is not None:
         limit = min(limit, listing.max_limit)
+    if listing.style == "neutron" and limit is None:
+        values.pop("marker", None)  # Neutron reads a marker only with a limit
     offset = 0
     if listing.style == "cinder" and "offset" in values:
         raw = values["offset"].strip()
@@ -263,6 +279,10 @@ def provider_request(listing: Listing, request: ApiRequest, query: Query,
         needed = dict.fromkeys([*query.fields, *(f for f, _ in query.spec.keys),
                                 listing.id_field])
         pairs += [("fields", f) for f in needed]
+    if listing.style == "neutron" and ("sort_key", "id") not in pairs:
+        # Neutron breaks ties by id only when it pages; the merge needs every provider's items
+        # in the full order, without a limit too.
+        pairs += [("sort_key", "id"), ("sort_dir", "asc")]
     if limit is not None:
         pairs.append(("limit", str(limit)))
     if marker is not None:

@@ -3,8 +3,8 @@
 Resources are made directly in each of the three clouds (``--os-cloud home|sp1|sp2``), then
 shown, renamed and deleted through OCX (``--os-cloud ocx``), and the effect is checked directly
 in the cloud they live in. Creates through OCX land in the home cloud, or, with the provider
-header, in the named cloud. Listings only see the home cloud for now, so resources are named by
-id.
+header, in the named cloud. Resources are named by id here; listings over every cloud are
+shown in ``test_demo_listings.py``.
 """
 from __future__ import annotations
 
