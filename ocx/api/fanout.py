@@ -8,6 +8,7 @@ service's own if every provider refused the call, else a 503 that names them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from ..extensions.base import Call
 from ..routing.aggregate import Aggregation
 from ..routing.documents import Versions
 from ..routing.execute import Executor, gather
-from ..routing.listing import ListingError, parse_query
+from ..routing.listing import Listing, ListingError, marker_context, parse_query
+from ..routing.merge import Cursor
+from ..store.cache import LRU
 from .errors import OcxError
 from .response import KEPT_HEADERS, MISSING_HEADER, Rewriter, Shaped, shape, shape_listing
 
@@ -60,6 +63,39 @@ class RecentVersions:
         return Shaped(shaped.status, CIMultiDict(shaped.headers), shaped.body)
 
 
+class RecentCursors:
+    """Where recent pages ended, by the id of their last item.
+
+    openstacksdk and the other clients page with the last id they saw as ``marker`` (and ask
+    once more after the last page). Resolving such an id means reading every other cloud up to
+    where it sorts; a page this OCX gave just before is resumed from its cursor instead. Kept
+    per user, project, listing and query, for a while.
+    """
+
+    def __init__(self, size: int = 10_000, seconds: float = 600.0) -> None:
+        self.seconds = seconds
+        self._kept: LRU[tuple, tuple[float, Cursor]] = LRU(size)
+
+    @staticmethod
+    def key(call: Call, listing: Listing, last_id: str) -> tuple:
+        query = tuple(sorted((k, v) for k, v in call.request.query.items()
+                             if k not in ("marker", "limit", "offset")))
+        return (call.caller.user_id, call.caller.project_id,
+                marker_context(listing, call.request), query, last_id)
+
+    def put(self, key: tuple, position: Cursor) -> None:
+        # Providers that had items are asked again after their last one (new items may have
+        # come); one that had none stays done, as it was when the page was made.
+        done = frozenset(p for p in position.done if p not in position.after)
+        self._kept.put(key, (time.monotonic(), Cursor(position.after, done, position.last)))
+
+    def get(self, key: tuple) -> Cursor | None:
+        kept = self._kept.get(key)
+        if kept is None or time.monotonic() - kept[0] > self.seconds:
+            return None
+        return kept[1]
+
+
 def _missing_error(what: str, missing: Mapping[str, str]) -> OcxError:
     return OcxError(503, f"{what}: " + "; ".join(f"{p}: {r}" for p, r in sorted(missing.items())),
                     headers={MISSING_HEADER: ",".join(sorted(missing))})
@@ -73,6 +109,7 @@ class Fanout:
         self.settings = settings
         self.base = base               # OCX's URL of a service
         self.versions = RecentVersions()
+        self.cursors = RecentCursors()
 
     def _deadline(self) -> float:
         return asyncio.get_running_loop().time() + self.settings.timeout
@@ -86,9 +123,13 @@ class Fanout:
         except ListingError as exc:
             raise OcxError(exc.status, exc.message, kind=exc.kind) from None
         hint = None
-        if query.marker is not None and listing.learnable:
-            mapping = await self.store.get_resource_mapping(api.collection, query.marker)
-            hint = mapping.provider if mapping else None
+        if query.marker is not None:
+            recent = self.cursors.get(RecentCursors.key(call, listing, query.marker))
+            if recent is not None:
+                query = dataclasses.replace(query, cursor=recent, marker=None)
+            elif listing.learnable:
+                mapping = await self.store.get_resource_mapping(api.collection, query.marker)
+                hint = mapping.provider if mapping else None
 
         def ask(provider: str, request: ApiRequest):
             return self.executor.send(provider, request, credited[provider])
@@ -109,6 +150,8 @@ class Fanout:
                 raise _missing_error("No provider could answer the listing", merged.missing)
         elif merged.missing and not settings.partial:
             raise _missing_error("Providers missing from the listing", merged.missing)
+        if merged.last_id is not None and merged.position is not None:
+            self.cursors.put(RecentCursors.key(call, listing, merged.last_id), merged.position)
         return shape_listing(listing, api, query, merged, self.base(api.service),
                              call.caller.project_id, settings.marker_key)
 

@@ -23,7 +23,7 @@ from multidict import MultiDict, MultiDictProxy
 from ..backends.base import ProviderFailure, ProviderResponse, ServiceNotOffered
 from ..call import ApiRequest
 from .execute import gather
-from .listing import Listing, ListingError, Query, present, provider_request
+from .listing import Listing, Query, present, provider_request
 from .merge import Batch, Cursor, merge_page
 
 Ask = Callable[[str, ApiRequest], Awaitable[ProviderResponse]]
@@ -42,6 +42,8 @@ class Merged:
     missing: dict[str, str] = field(default_factory=dict)       # provider → why it is absent
     refused: dict[str, ProviderResponse] = field(default_factory=dict)  # error answers
     count: int | None = None                                     # Cinder's ``with_count``
+    position: Cursor | None = None    # where every provider stands after the page
+    last_id: str | None = None        # the id of the page's last item
 
 
 class _NotAListing(Exception):
@@ -110,7 +112,9 @@ class Aggregation:
             if skip:
                 taken, skip = taken[skip:], max(0, skip - len(taken))
             result.entries += [(p, present(self.listing, query, item)) for p, item in taken]
-            result.next = page.next
+            if taken:
+                result.last_id = str(taken[-1][1][self.listing.id_field])
+            result.next, result.position = page.next, page.position
             if page.next is None or wanted is None:
                 break
             cursor = page.next

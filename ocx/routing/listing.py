@@ -245,6 +245,13 @@ def parse_query(listing: Listing, request: ApiRequest, key: bytes) -> Query:
         limit = int(raw) or listing.default_limit  # 0 asks for the default page, as Nova does
     if limit is not None and listing.max_limit is not None:
         limit = min(limit, listing.max_limit)
+    if listing.style == "neutron" and limit is not None and any(
+            k == "page_reverse" and v.strip().lower() == "true" for k, v in pairs):
+        # Backwards from an OCX marker would need every cloud's items before the page, which
+        # the marker does not hold; clients page forwards (openstacksdk never pages back).
+        raise ListingError(400, "OCX pages listings over several clouds forwards only: "
+                                "page_reverse=True is not supported; name a provider with "
+                                "X-OCX-Provider to page one cloud backwards.", "BadRequest")
     if listing.style == "neutron" and limit is None:
         values.pop("marker", None)  # Neutron reads a marker only with a limit
     offset = 0

@@ -237,10 +237,14 @@ class Batch:
 
 @dataclass(frozen=True)
 class Page:
-    """One merged page: ``(provider, item)`` in order, and the cursor after it (None: the end)."""
+    """One merged page: ``(provider, item)`` in order, and the cursor after it (None: the end).
+
+    ``position`` is where every provider stands after the page, even the last one.
+    """
 
     entries: list[tuple[str, dict]]
     next: Cursor | None
+    position: Cursor = Cursor()
 
     @property
     def items(self) -> list[dict]:
@@ -302,7 +306,8 @@ def merge_page(batches: Mapping[str, Batch], spec: SortSpec, limit: int,
     done = set(cursor.done) | {p for p, batch in batches.items()
                                if not batch.more and used[p] == len(batch.items)}
     finished = all(p in done for p in batches)
-    return Page(entries, None if finished else Cursor(after, frozenset(done), last))
+    position = Cursor(after, frozenset(done), last)
+    return Page(entries, None if finished else position, position)
 
 
 # -- the marker OCX hands out ---------------------------------------------------------------

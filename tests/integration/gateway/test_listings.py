@@ -395,10 +395,12 @@ def test_openstacksdk_pages_through_every_cloud(ocx_env, spread, asked, what):
     asked.clear()
     through = [r.id for r in listing(ocx_env.connect("ocx"), limit=2, **query)]
     assert through == expected
-    # Page by page: every provider asked for two at a time, more than once. (After the last
-    # page the SDK asks once more with the last id as marker: a plain id, which OCX resolves.)
+    # Page by page: every provider asked for two at a time, more than once, and never for
+    # more. The SDK pages with the last id it saw as marker (and asks once more after the last
+    # page): OCX resumes from where that page ended, without reading any cloud from the start.
     assert all(sum(call.provider == cloud and call.limit == 2 for call in asked) > 1
                for cloud in CLOUDS)
+    assert all(call.limit == 2 for call in asked)
 
 
 # -- markers ------------------------------------------------------------------------------------
