@@ -137,6 +137,8 @@ def cmd_sim_fault(args) -> int:
 def _gateway_parsers(sub) -> None:
     s = sub.add_parser("serve", help="run the gateway")
     s.add_argument("--config", required=True, help="the INI configuration file")
+    s.add_argument("--workers", type=_positive, default=None,
+                   help="worker processes on the port (default: [DEFAULT] workers)")
     s.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("catalog", help="point the home catalog's public endpoints at OCX")
@@ -158,14 +160,19 @@ def cmd_demo(args) -> int:
 
 def cmd_serve(args) -> int:
     from . import config
-    from .api.server import serve
+    from .api.server import run
+    from .api.workers import Workers
 
     conf = config.load(args.config)
-    try:
-        asyncio.run(serve(conf, ready=lambda url: print(f"OCX ready: {url}", flush=True)))
-    except KeyboardInterrupt:
-        pass
-    return 0
+    workers = args.workers or conf.workers
+
+    def announce(url: str) -> None:
+        print(f"OCX ready: {url}", flush=True)
+
+    if workers == 1:
+        run(conf, ready=announce)
+        return 0
+    return Workers(args.config, workers).run(announce)
 
 
 def cmd_catalog(args) -> int:

@@ -38,6 +38,11 @@ default_opts = [
                  help="Seconds to wait for a provider to accept a connection."),
     cfg.FloatOpt("call_timeout", default=60.0, min=0.1,
                  help="Seconds a provider may take to start answering a call."),
+    cfg.IntOpt("workers", default=1, min=1,
+               help="Gateway processes listening on the port; they share the mapping store. "
+                    "About one per core."),
+    cfg.StrOpt("event_loop", default="uvloop", choices=["uvloop", "asyncio"],
+               help="The event loop: uvloop (libuv, faster) or Python's own."),
     cfg.IntOpt("max_connections_per_provider", default=100, min=1,
                help="Keep-alive connections kept open to each provider."),
     cfg.ListOpt("extensions", default=list(AGGREGATORS),

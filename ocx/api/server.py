@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import signal
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -94,12 +95,16 @@ async def purge_forever(store: MappingStore, interval: float) -> None:
                 log.info("purged %d expired token mappings", removed)
 
 
-async def serve(conf: cfg.ConfigOpts, ready=None) -> None:
-    """Run the gateway until cancelled; ``ready(url)`` is called once it listens."""
+async def serve(conf: cfg.ConfigOpts, ready=None, *, reuse_port: bool = False) -> None:
+    """Run the gateway until cancelled; ``ready(url)`` is called once it listens.
+
+    ``reuse_port``: several worker processes listen on the same port (``ocx serve --workers``).
+    """
     async with gateway(conf) as app:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, conf.bind_host, conf.bind_port, reuse_address=True)
+        site = web.TCPSite(runner, conf.bind_host, conf.bind_port, reuse_address=True,
+                           reuse_port=reuse_port or None)
         await site.start()
         try:
             if ready is not None:
@@ -107,3 +112,24 @@ async def serve(conf: cfg.ConfigOpts, ready=None) -> None:
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
+
+
+def run(conf: cfg.ConfigOpts, *, reuse_port: bool = False, ready=None) -> None:
+    """Serve until SIGTERM (a clean stop: connections closed, the store closed) or Ctrl-C."""
+    async def main() -> None:
+        task = asyncio.current_task()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await serve(conf, ready, reuse_port=reuse_port)
+
+    with asyncio.Runner(loop_factory=_loop_factory(conf.event_loop)) as runner:
+        with contextlib.suppress(KeyboardInterrupt):
+            runner.run(main())
+
+
+def _loop_factory(name: str):
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None

@@ -37,11 +37,11 @@ class OcxProcess:
 
     Its stdout and stderr go to files in ``state_dir`` (``output()`` reads them back);
     ``verbose`` runs it with ``-v`` (every logger at DEBUG); ``store_url`` sets ``[store] url``
-    (default: SQLite in ``state_dir``).
+    (default: SQLite in ``state_dir``); ``serve_args`` are more arguments of ``ocx serve``.
     """
 
     def __init__(self, sim, state_dir: Path, *, verbose: bool = False,
-                 store_url: str | None = None) -> None:
+                 store_url: str | None = None, serve_args: tuple[str, ...] = ()) -> None:
         self.sim = sim
         self.state_dir = state_dir
         self.store_url = store_url
@@ -59,7 +59,7 @@ class OcxProcess:
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ocx.cli", *(["-v"] if verbose else []), "serve",
-                 "--config", str(self.config_path)], stdout=out, stderr=err)
+                 "--config", str(self.config_path), *serve_args], stdout=out, stderr=err)
         try:
             self._wait_ready()
             sim.call(register_ocx(ksa.session(10, service_auth(self.conf)),
