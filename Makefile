@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test services venv unit integration clean sample-config bench bench-listing
+.PHONY: demo test services venv unit integration clean sample-config bench bench-forward \
+	bench-listing bench-images bench-store bench-k2k
 sample-config: etc/ocx.conf.sample
 
 $(STAMP): pyproject.toml
@@ -29,10 +30,15 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 # Benchmarks print figures and write them to bench/results/ (BENCH_ARGS=--quick for a short run).
-bench: bench-listing
+# `bench` runs them all (bench/run.py) and prints the issue's targets next to the figures.
+bench: $(STAMP) services
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-bench-listing: $(STAMP)
-	$(BIN)/python bench/listing.py $(BENCH_ARGS)
+bench-forward bench-listing bench-images bench-k2k: bench-%: $(STAMP)
+	$(BIN)/python bench/$*.py $(BENCH_ARGS)
+
+bench-store: $(STAMP) services
+	$(BIN)/python bench/store.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
@@ -40,3 +46,9 @@ clean:
 # The commented sample configuration, generated from the option definitions.
 etc/ocx.conf.sample: ocx/config.py $(STAMP)
 	$(BIN)/oslo-config-generator --namespace ocx --wrap-width 79 --output-file $@
+
+# Two real OpenStack clouds on loopback, federated with K2K (tests/real/README.md); their
+# endpoints are printed, Ctrl-C stops them.
+.PHONY: real-clouds
+real-clouds: $(STAMP)
+	$(BIN)/python -m tests.real.clouds up

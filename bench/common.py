@@ -12,11 +12,12 @@ import ctypes
 import ctypes.util
 import math
 import os
+import re
 import signal
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +81,31 @@ class Children:
         child = Child(name, proc, log, stop_signal)
         self.running.append(child)
         return child
+
+    async def run(self, name: str, *argv: str, env: dict | None = None,
+                  timeout: float = 600) -> tuple[int, bytes]:
+        """Run a short-lived child to its end: (exit status, its stdout). Stopped like the
+        others if the benchmark is interrupted meanwhile."""
+        log = self.logs / f"{name}.log"
+        with open(log, "wb") as stderr:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdout=asyncio.subprocess.PIPE, stderr=stderr,
+                stdin=asyncio.subprocess.DEVNULL, env=env, start_new_session=True,
+                preexec_fn=_die_with_parent)
+        child = Child(name, proc, log, signal.SIGTERM)
+        self.running.append(child)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        except BaseException:
+            _signal(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            raise
+        finally:
+            if child in self.running:  # unless stop_all took it meanwhile
+                self.running.remove(child)
+        if proc.returncode:
+            raise RuntimeError(f"{name} failed ({proc.returncode}):\n{child.log_tail()}")
+        return proc.returncode, out
 
     async def stop_all(self) -> None:
         children, self.running = list(reversed(self.running)), []
@@ -153,10 +179,46 @@ class Gateway:
     conf: Path
 
 
-async def start_ocx(children: Children, conf: Path, name: str) -> Gateway:
-    """``ocx serve`` with this configuration, once it listens."""
+def serve_has_workers() -> bool:
+    """Whether ``ocx serve`` takes ``--workers N`` (several processes on one port)."""
+    import subprocess
+    helped = subprocess.run([sys.executable, "-m", "ocx.cli", "serve", "--help"],
+                            capture_output=True, text=True, check=False)
+    return "--workers" in helped.stdout
+
+
+# OCX processes that failed to start and were started again (name, what their log said):
+# a failure of OCX, reported with the figures, that does not cost the whole run.
+START_FAILURES: list[dict] = []
+
+
+async def start_ocx(children: Children, conf: Path, name: str,
+                    workers: int | None = None) -> Gateway:
+    """``ocx serve`` with this configuration (and ``--workers``, when given), once it
+    listens. One that exits while starting is started once more, and the failure recorded in
+    :data:`START_FAILURES`."""
+    try:
+        return await _start_ocx(children, conf, name, workers)
+    except _Exited as exc:
+        print(f"bench: {name} failed to start; starting it again:\n{exc.log}", file=sys.stderr)
+        # Into the figures: the last lines, without the machine's paths.
+        last = [re.sub(r"(/[\w.+-]+){2,}", "<path>", line)
+                for line in exc.log.strip().splitlines()[-3:]]
+        START_FAILURES.append({"process": name, "workers": workers, "log_end": last})
+        return await _start_ocx(children, conf, name, workers)
+
+
+class _Exited(RuntimeError):
+    def __init__(self, name: str, status: int, log: str) -> None:
+        super().__init__(f"{name} exited ({status}):\n{log}")
+        self.log = log
+
+
+async def _start_ocx(children: Children, conf: Path, name: str,
+                     workers: int | None) -> Gateway:
+    extra = ("--workers", str(workers)) if workers else ()
     child = await children.spawn(name, sys.executable, "-m", "ocx.cli", "serve",
-                                 "--config", str(conf), stdout=asyncio.subprocess.PIPE,
+                                 "--config", str(conf), *extra, stdout=asyncio.subprocess.PIPE,
                                  stop_signal=signal.SIGINT)
     try:
         async with asyncio.timeout(STARTUP_SECONDS):
@@ -167,7 +229,11 @@ async def start_ocx(children: Children, conf: Path, name: str) -> Gateway:
     except TimeoutError:
         raise RuntimeError(f"{name} did not start in {STARTUP_SECONDS} s") from None
     await child.proc.wait()
-    raise RuntimeError(f"{name} exited ({child.proc.returncode}):\n{child.log_tail()}")
+    children.running.remove(child)
+    # The log is kept beside the new one's: the first lines say what failed.
+    child.log.rename(child.log.with_suffix(".failed.log"))
+    raise _Exited(name, child.proc.returncode,
+                  child.log.with_suffix(".failed.log").read_text(errors="replace")[-4000:])
 
 
 async def put_in_catalog(gateway: Gateway) -> None:
@@ -251,31 +317,105 @@ class FaultControl:
 
 # -- load and its figures ----------------------------------------------------------------------
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc), 0 where there is none."""
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name (which may hold spaces); [] once it is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return []
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process descended from it (workers of a server, nginx's workers)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields:
+                parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, ()))
+    return tree
+
+
+def _cpu_seconds(pid: int, tree: bool = False) -> float:
+    """User + system CPU time so far (Linux /proc) of a process, or of it and its
+    descendants; 0 where there is none."""
+    total = 0
+    for p in process_tree(pid) if tree else (pid,):
+        fields = _stat_fields(p)
+        if fields:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class CpuMeter:
-    """Share of one CPU each named process used between start and stop."""
+    """Share of one CPU each named process used between start and stop; the processes named
+    in ``trees`` count with their descendants (several workers, nginx's workers). A client
+    that is a child process of its own (wrk) is measured by ``client_child``."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = dict(pids, client=os.getpid())
+    def __init__(self, pids: dict[str, int], trees: Iterable[str] = ("ocx", "nginx"),
+                 client_child: bool = False) -> None:
+        self.pids = dict(pids) if client_child else dict(pids, client=os.getpid())
+        self.trees = set(trees)
+        self.client_child = client_child
         self._start: dict[str, float] = {}
+        self._children0 = 0.0
         self._t0 = 0.0
+
+    def _read(self) -> dict[str, float]:
+        return {name: _cpu_seconds(pid, name in self.trees) for name, pid in self.pids.items()}
 
     def start(self) -> None:
         self._t0 = time.monotonic()
-        self._start = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._start = self._read()
+        self._children0 = _reaped_children_cpu()
 
     def stop(self) -> dict[str, float]:
         wall = max(time.monotonic() - self._t0, 1e-9)
-        return {name: round((_cpu_seconds(pid) - self._start[name]) / wall, 2)
-                for name, pid in self.pids.items()}
+        now = self._read()
+        shares = {name: round((now[name] - self._start[name]) / wall, 2) for name in now}
+        if self.client_child:  # the load generator ran and was reaped meanwhile
+            shares["client"] = round((_reaped_children_cpu() - self._children0) / wall, 2)
+        return shares
+
+
+def _reaped_children_cpu() -> float:
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def tcp_active_opens() -> int:
+    """TCP connections this machine has opened so far (/proc/net/snmp ``Tcp: ActiveOpens``):
+    the difference over a run, divided by its calls, is how many new connections a call
+    cost (every process here counts, so it is read where only the measured ones run)."""
+    lines = Path("/proc/net/snmp").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("Tcp:"):
+            return int(dict(zip(names.split(), values.split()))["ActiveOpens"])
+    return 0
+
+
+def memory_kib(pid: int, field_name: str = "VmHWM") -> int:
+    """A /proc/PID/status memory figure (VmHWM: the resident high-water mark; VmRSS: now)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_memory_mib(pid: int, field_name: str = "VmHWM") -> list[float]:
+    """The figure for each process of the tree under ``pid``, in MiB (a server's master and
+    its workers), largest first."""
+    return sorted((round(memory_kib(p, field_name) / 1024, 1) for p in process_tree(pid)),
+                  reverse=True)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -311,11 +451,28 @@ def is_200(resp: aiohttp.ClientResponse) -> bool:
     return resp.status == 200
 
 
-async def load(session: aiohttp.ClientSession, url: str, headers: dict, *, concurrency: int,
-               seconds: float, cpu: CpuMeter | None = None, max_requests: int | None = None,
+async def load(session: aiohttp.ClientSession, url: str | Callable[[], str], headers: dict, *,
+               concurrency: int, seconds: float, cpu: CpuMeter | None = None,
+               max_requests: int | None = None,
                ok: Callable[[aiohttp.ClientResponse], bool] = is_200) -> Run:
-    """``concurrency`` clients each sending GET ``url`` one after another for ``seconds``
-    (or until ``max_requests`` in all); an answer ``ok`` refuses counts as an error."""
+    """``concurrency`` clients each sending GET ``url`` (or the URL ``url()`` gives for each
+    call) one after another for ``seconds`` (or until ``max_requests`` in all); an answer
+    ``ok`` refuses counts as an error."""
+    next_url = url if callable(url) else (lambda: url)
+
+    async def call() -> bool:
+        async with session.get(next_url(), headers=headers) as resp:
+            await resp.read()
+            return ok(resp)
+
+    return await load_calls(call, concurrency=concurrency, seconds=seconds, cpu=cpu,
+                            max_requests=max_requests)
+
+
+async def load_calls(call: Callable[[], Awaitable[bool]], *, concurrency: int, seconds: float,
+                     cpu: CpuMeter | None = None, max_requests: int | None = None) -> Run:
+    """``concurrency`` clients each awaiting ``call()`` one after another for ``seconds`` (or
+    until ``max_requests`` in all); a call that returns False or fails is an error."""
     latencies: list[float] = []
     errors = 0
     started = time.perf_counter()
@@ -328,9 +485,7 @@ async def load(session: aiohttp.ClientSession, url: str, headers: dict, *, concu
             budget[0] -= 1
             t0 = time.perf_counter()
             try:
-                async with session.get(url, headers=headers) as resp:
-                    await resp.read()
-                    good = ok(resp)
+                good = await call()
             except (aiohttp.ClientError, asyncio.TimeoutError):
                 good = False
             latencies.append((time.perf_counter() - t0) * 1000)
@@ -343,11 +498,77 @@ async def load(session: aiohttp.ClientSession, url: str, headers: dict, *, concu
     return Run(len(latencies), errors, elapsed, latencies, cpu.stop() if cpu else {})
 
 
+def machine() -> dict:
+    """What the figures were measured on (nothing that names a user or a path)."""
+    import platform
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.machine())
+    mem_kib = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text()
+                    .splitlines() if line.startswith("MemTotal:")), 0)
+    return {"cpus": os.cpu_count(), "cpu_model": model,
+            "memory_gib": round(mem_kib / 1024 / 1024, 1),
+            "kernel": platform.release(), "python": platform.python_version(),
+            # Other work on the machine skews the figures: this says how much there was.
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def shown_path(path: Path) -> str:
+    """A path as printed: relative to here when it is below."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def run_main(name: str, measure: Callable[[Children, Path], Awaitable[dict]],
+             report: Callable[[dict], None], output: Path) -> int:
+    """Run one benchmark: a private work folder (configurations hold passwords), every child
+    stopped on the way out (Ctrl-C and SIGTERM included), the report printed and the figures
+    written to ``output``. Returns the exit status."""
+    import shutil
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="ocx-bench-"))
+    children = Children(work)
+
+    async def measured() -> dict:
+        task = asyncio.current_task()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            return await measure(children, work)
+        finally:
+            await children.stop_all()
+
+    try:
+        results = asyncio.run(measured())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(f"{name}: interrupted; every process it started is stopped", file=sys.stderr)
+        return 130
+    except (RuntimeError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        children.kill_leftovers()
+        shutil.rmtree(work, ignore_errors=True)
+    report(results)
+    write_results(output, results)
+    print(f"\nfigures written to {shown_path(output)}")
+    return 0
+
+
+def print_targets(rows: list[dict]) -> None:
+    """Each target with its figure: met, NOT met, or - where the issue sets no figure."""
+    for row in rows:
+        state = {True: "met    ", False: "NOT met", None: "-      "}[row["met"]]
+        print(f"{state}  {row['target']}: {row['measured']}")
+
+
 def write_results(path: Path, document: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
 
 
-__all__ = ["Children", "CpuMeter", "FaultControl", "Gateway", "Login", "Run", "VOLUME_TYPES",
-           "create_volumes", "load", "login", "percentile", "put_in_catalog", "start_ocx",
-           "start_sim", "write_ocx_config", "write_results"]
+__all__ = ["START_FAILURES", "Children", "CpuMeter", "FaultControl", "Gateway", "Login", "Run",
+           "VOLUME_TYPES", "create_volumes", "load", "load_calls", "login", "machine",
+           "memory_kib", "percentile", "print_targets", "process_tree", "put_in_catalog",
+           "run_main", "serve_has_workers", "shown_path", "start_ocx", "start_sim",
+           "tcp_active_opens", "tree_memory_mib", "write_ocx_config", "write_results"]

@@ -21,13 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
-import platform
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +32,9 @@ import orjson
 from prettytable import PrettyTable
 
 from common import (VOLUME_TYPES, Children, CpuMeter, FaultControl, Gateway, Login,
-                    create_volumes, load, login, put_in_catalog, start_ocx, start_sim,
-                    write_ocx_config, write_results)
+                    create_volumes, load, load_calls, login, machine, print_targets,
+                    put_in_catalog, run_main, serve_has_workers, start_ocx, start_sim,
+                    write_ocx_config)
 
 CLOUDS = ("home", "sp1", "sp2", "sp3")   # home first: every other cloud's identity provider
 FAN_OUT = (2, 3, 4)                      # clouds one listing goes over
@@ -48,6 +44,8 @@ LONG_TIMEOUT, SHORT_TIMEOUT = 5, 1       # listing_timeout above and below the s
 LISTING = "/volumes/detail"
 MISSING_HEADER = "X-OCX-Missing-Providers"
 WARM_UP_SECONDS = 0.25                   # before each measured cell
+SEQUENTIAL_AT = 32                       # concurrency of the one-after-another client
+SEQUENTIAL_FAN_OUT = (2, 4)              # clouds it asks
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "listing.json"
 
 
@@ -59,18 +57,30 @@ class Options:
     seconds: float             # per measured cell
     concurrencies: tuple[int, ...]
     slow_requests: int         # listings timed in part 2, one after another
+    workers: int | None = None  # OCX's worker processes (None: ocx serve's default)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="a short run: fewer, shorter cells")
+    p.add_argument("--volumes", type=int, default=20, help="volumes created in each cloud")
+    p.add_argument("--workers", type=int, default=2,
+                   help="OCX worker processes (ocx serve --workers; default 2)")
+
+
+def options(args: argparse.Namespace, output: Path | None = None) -> Options:
+    output = output or getattr(args, "output", None) or DEFAULT_OUTPUT
+    workers = args.workers if serve_has_workers() else None
+    if args.quick:
+        return Options(True, output, args.volumes, 1.0, (1, SEQUENTIAL_AT), 1, workers)
+    return Options(False, output, args.volumes, 2.0, (1, 8, SEQUENTIAL_AT), 3, workers)
 
 
 def parse_args(argv: list[str] | None) -> Options:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="a short run: fewer, shorter cells")
+    add_arguments(p)
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
                    help="where to write the figures as JSON (default: bench/results/listing.json)")
-    p.add_argument("--volumes", type=int, default=20, help="volumes created in each cloud")
-    args = p.parse_args(argv)
-    if args.quick:
-        return Options(True, args.output, args.volumes, 1.0, (1, 16), 1)
-    return Options(False, args.output, args.volumes, 2.0, (1, 8, 32), 3)
+    return options(p.parse_args(argv))
 
 
 # -- the set-up ---------------------------------------------------------------------------------
@@ -118,7 +128,7 @@ async def prepare(children: Children, work: Path, session: aiohttp.ClientSession
     described = await start_sim(children, ",".join(CLOUDS), work)
     plans = gateway_plans(described, work)
     gateways = dict(zip(plans, await asyncio.gather(
-        *(start_ocx(children, conf, name) for name, conf in plans.items()))))
+        *(start_ocx(children, conf, name, opts.workers) for name, conf in plans.items()))))
     await put_in_catalog(gateways["ocx-3"])
     logins = dict(zip(CLOUDS, await asyncio.gather(
         *(login(session, described["clouds"][c]) for c in CLOUDS))))
@@ -181,7 +191,8 @@ async def set_latency(setup: Setup, latency_ms: dict[str, float]) -> None:
 
 # -- part 1: fan-out at 0 and 50 ms -------------------------------------------------------------
 
-async def measure(setup: Setup, target: Target, concurrency: int, seconds: float) -> dict:
+async def measure_cell(setup: Setup, target: Target, concurrency: int,
+                       seconds: float) -> dict:
     pids = {"sim": setup.sim_pid} | ({"ocx": target.pid} if target.pid else {})
     # Unmeasured: the connections a new concurrency opens, client to OCX and OCX to clouds.
     await load(setup.session, target.url, target.headers, concurrency=concurrency,
@@ -190,6 +201,41 @@ async def measure(setup: Setup, target: Target, concurrency: int, seconds: float
                      seconds=seconds, cpu=CpuMeter(pids), ok=whole)
     return {"via": target.via, "target": target.name, "concurrency": concurrency,
             **run.figures()}
+
+
+async def sequential(setup: Setup, clouds: int, concurrency: int, seconds: float, *,
+                     new_connections: bool) -> dict:
+    """A client that fans out one after another: each listing is the same listing asked of
+    each cloud in turn, directly (keep-alive connections, or a new one for every call, as
+    the proxy OCX replaces did)."""
+    targets = [setup.direct[c] for c in CLOUDS[:clouds]]
+    session = setup.session
+    if new_connections:
+        session = aiohttp.ClientSession(timeout=setup.session.timeout,
+                                         connector=aiohttp.TCPConnector(force_close=True,
+                                                                        limit=0))
+
+    async def one_listing() -> bool:
+        good = True
+        for target in targets:
+            async with session.get(target.url, headers=target.headers) as resp:
+                body = await resp.read()
+                good = good and resp.status == 200 and \
+                    len(orjson.loads(body).get("volumes", [])) == target.volumes
+        return good
+
+    try:
+        pids = {"sim": setup.sim_pid}
+        await load_calls(one_listing, concurrency=concurrency,
+                         seconds=min(WARM_UP_SECONDS, seconds / 4))
+        run = await load_calls(one_listing, concurrency=concurrency, seconds=seconds,
+                               cpu=CpuMeter(pids))
+    finally:
+        if new_connections:
+            await session.close()
+    return {"via": "sequential", "target": "one after another" + (
+                ", new connection per call" if new_connections else ""),
+            "clouds": clouds, "concurrency": concurrency, **run.figures()}
 
 
 def whole(resp: aiohttp.ClientResponse) -> bool:
@@ -201,17 +247,29 @@ async def fan_out(setup: Setup, opts: Options, latency: int) -> dict:
     """Every cell at one added latency per cloud."""
     await set_latency(setup, {c: latency for c in CLOUDS})
     home = setup.direct["home"]
-    cells = [await measure(setup, home, c, opts.seconds) for c in opts.concurrencies]
+    cells = [await measure_cell(setup, home, c, opts.seconds) for c in opts.concurrencies]
     # The clouds' own latency, one request at a time: its sum is a one-after-another proxy.
-    alone = {c: await measure(setup, setup.direct[c], 1, opts.seconds) for c in CLOUDS[1:]}
+    alone = {c: await measure_cell(setup, setup.direct[c], 1, opts.seconds)
+             for c in CLOUDS[1:]}
     alone["home"] = cells[0]
     for n in FAN_OUT:
         for c in opts.concurrencies:
-            cell = await measure(setup, setup.through[n], c, opts.seconds)
+            cell = await measure_cell(setup, setup.through[n], c, opts.seconds)
             direct = next(d for d in cells if d["concurrency"] == c)
             cell |= {"clouds": n, "p50_vs_direct": _ratio(cell["p50_ms"], direct["p50_ms"]),
                      "rps_vs_direct": _ratio(cell["rps"], direct["rps"])}
             cells.append(cell)
+    for n in SEQUENTIAL_FAN_OUT:
+        cells.append(await sequential(setup, n, SEQUENTIAL_AT, opts.seconds,
+                                      new_connections=False))
+    cells.append(await sequential(setup, FAN_OUT[-1], SEQUENTIAL_AT, opts.seconds,
+                                  new_connections=True))
+    cells.append(await sequential(setup, FAN_OUT[-1], 1, opts.seconds, new_connections=False))
+    for cell in cells:
+        if cell["via"] == "sequential":
+            mine = next(c for c in cells if c["via"] == "ocx" and c["clouds"] == cell["clouds"]
+                        and c["concurrency"] == cell["concurrency"])
+            cell["ocx_rps_vs_this"] = _ratio(mine["rps"], cell["rps"])
     sums = {n: round(sum(alone[c]["p50_ms"] for c in CLOUDS[:n]), 2) for n in FAN_OUT}
     return {"latency_ms": latency, "cells": cells,
             "direct_p50_ms": {c: alone[c]["p50_ms"] for c in CLOUDS},
@@ -259,12 +317,13 @@ async def slow_cloud(setup: Setup, opts: Options) -> dict:
 
 def fan_out_table(part: dict) -> PrettyTable:
     table = PrettyTable(["target", "conc.", "req/s", "p50 ms", "p99 ms", "errors",
-                         "p50 / direct", "req/s / direct", "CPU sim/ocx/client"])
+                         "p50 / direct", "req/s / direct", "OCX req/s ÷ this",
+                         "CPU sim/ocx/client"])
     for cell in part["cells"]:
         cpu = cell["cpu"]
         table.add_row([_target_label(cell), cell["concurrency"], cell["rps"], cell["p50_ms"],
                        cell["p99_ms"], cell["errors"], cell.get("p50_vs_direct", ""),
-                       cell.get("rps_vs_direct", ""),
+                       cell.get("rps_vs_direct", ""), cell.get("ocx_rps_vs_this", ""),
                        "/".join(f"{cpu[k]:.2f}" if k in cpu else "-"
                                 for k in ("sim", "ocx", "client"))])
     table.align = "r"
@@ -275,6 +334,8 @@ def fan_out_table(part: dict) -> PrettyTable:
 def _target_label(cell: dict) -> str:
     if cell["via"] == "ocx":
         return f"OCX over {cell['clouds']} clouds"
+    if cell["via"] == "sequential":
+        return f"{cell['clouds']} clouds {cell['target']}"
     return f"direct to {cell['target']}"
 
 
@@ -330,59 +391,62 @@ def report(results: dict) -> None:
           f"{'present, naming ' + SLOW_CLOUD if present else 'NOT as expected: ' + str(short)}")
 
 
+def targets(results: dict) -> list[dict]:
+    """The issue's targets for a listing over 4 clouds 50 ms away, next to the figures."""
+    part = next(p for p in results["fan_out"] if p["latency_ms"] == NEAR_MS)
+    n = FAN_OUT[-1]
+    ocx_alone = next(c for c in part["cells"] if c["via"] == "ocx" and c["clouds"] == n
+                     and c["concurrency"] == 1)
+    slowest = max(part["direct_p50_ms"][c] for c in CLOUDS[:n])
+    ratio = ocx_alone["p50_ms"] / slowest
+    rows = [{"target": f"listing, {n} clouds {NEAR_MS} ms away: p50 ≤ 1.2 × the slowest "
+                       f"cloud's", "measured": f"{ratio:.2f} × ({ocx_alone['p50_ms']} ms vs "
+                                               f"{slowest} ms; their sum "
+                                               f"{part['sum_of_clouds_p50_ms'][n]} ms)",
+             "met": ratio <= 1.2}]
+    for cell in part["cells"]:
+        if cell["via"] == "sequential" and cell["clouds"] == n \
+                and cell["concurrency"] == SEQUENTIAL_AT:
+            how = "new connection per call" if "new" in cell["target"] else "keep-alive"
+            rows.append({"target": f"listing, {n} clouds {NEAR_MS} ms away, c="
+                                   f"{cell['concurrency']}: ≥ 10 × sequential fan-out's req/s "
+                                   f"({how})",
+                         "measured": f"{cell['ocx_rps_vs_this']} × ({cell['rps']} req/s "
+                                     f"sequential)",
+                         "met": cell["ocx_rps_vs_this"] >= 10})
+    return rows
+
+
 # -- running it ---------------------------------------------------------------------------------
 
-async def run(opts: Options, children: Children, work: Path) -> dict:
-    task = asyncio.current_task()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    started, load_average = time.monotonic(), os.getloadavg()
+async def measure(opts: Options, children: Children, work: Path) -> dict:
+    started = time.monotonic()
     timeout = aiohttp.ClientTimeout(total=60)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
-    try:
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            setup = await prepare(children, work, session, opts)
-            parts = [await fan_out(setup, opts, latency) for latency in (0, NEAR_MS)]
-            slow = await slow_cloud(setup, opts)
-    finally:
-        await children.stop_all()
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        setup = await prepare(children, work, session, opts)
+        parts = [await fan_out(setup, opts, latency) for latency in (0, NEAR_MS)]
+        slow = await slow_cloud(setup, opts)
     return {"benchmark": "listing", "date": dt.datetime.now(dt.timezone.utc).isoformat(
                 timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        # Other work on the machine skews the figures: this says how much.
-                        "load_average_at_start": [round(x, 2) for x in load_average]},
+            "machine": machine(),
             "options": {"quick": opts.quick, "volumes_per_cloud": opts.volumes,
                         "seconds_per_cell": opts.seconds,
                         "concurrencies": list(opts.concurrencies),
-                        "slow_requests": opts.slow_requests},
+                        "slow_requests": opts.slow_requests, "workers": opts.workers or 1},
             "fan_out": parts, "slow_cloud": slow,
             "wall_seconds": round(time.monotonic() - started, 1)}
 
 
-def shown_path(path: Path) -> str:
-    relative = os.path.relpath(path)
-    return str(path) if relative.startswith("..") else relative
-
-
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="ocx-bench-"))   # configs with the service password
-    children = Children(work)
-    try:
-        results = asyncio.run(run(opts, children, work))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("bench/listing.py: interrupted; every process it started is stopped",
-              file=sys.stderr)
-        return 130
-    except (RuntimeError, aiohttp.ClientError, TimeoutError) as exc:
-        print(f"bench/listing.py: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        children.kill_leftovers()
-        shutil.rmtree(work, ignore_errors=True)
-    report(results)
-    write_results(opts.output, results)
-    print(f"\nfigures written to {shown_path(opts.output)} ({results['wall_seconds']} s in all)")
-    return 0
+
+    def show(results: dict) -> None:
+        report(results)
+        print_targets(targets(results))
+
+    return run_main("bench/listing.py", lambda children, work: measure(opts, children, work),
+                    show, opts.output)
 
 
 if __name__ == "__main__":
