@@ -160,7 +160,7 @@ def cmd_demo(args) -> int:
 
 def cmd_serve(args) -> int:
     from . import config
-    from .api.server import run
+    from .api.server import prepare_store, run
     from .api.workers import Workers
 
     conf = config.load(args.config)
@@ -172,6 +172,7 @@ def cmd_serve(args) -> int:
     if workers == 1:
         run(conf, ready=announce)
         return 0
+    prepare_store(conf)  # the workers would otherwise race to create it
     return Workers(args.config, workers).run(announce)
 
 

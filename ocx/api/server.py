@@ -29,6 +29,7 @@ from .app import Stages, make_app, marker_key
 from .fanout import ListingSettings
 
 HOME = "home"
+BACKLOG = 1024
 log = logging.getLogger(__name__)
 
 
@@ -103,8 +104,9 @@ async def serve(conf: cfg.ConfigOpts, ready=None, *, reuse_port: bool = False) -
     async with gateway(conf) as app:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
+        # A burst of new clients (1,000 users at once) overflows the default backlog of 128.
         site = web.TCPSite(runner, conf.bind_host, conf.bind_port, reuse_address=True,
-                           reuse_port=reuse_port or None)
+                           reuse_port=reuse_port or None, backlog=BACKLOG)
         await site.start()
         try:
             if ready is not None:
@@ -133,3 +135,13 @@ def _loop_factory(name: str):
 
         return uvloop.new_event_loop
     return None
+
+
+def prepare_store(conf: cfg.ConfigOpts) -> None:
+    """Create or migrate the mapping store once, before several workers open it at once."""
+    async def migrate() -> None:
+        store = await MappingStore.open(store_url(conf), store_keys(conf), cache_size=0,
+                                        migrate=True)
+        await store.close()
+
+    asyncio.run(migrate())

@@ -66,6 +66,7 @@ class Executor:
         # sock_read limits the wait for each chunk, not the whole (streamed) body.
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout,
                                              sock_read=call_timeout)
+        self._stragglers: set[asyncio.Task] = set()   # searches' losers, still answering
 
     async def send(self, provider: str, request: ApiRequest, credentials: Credentials,
                    body=None, method: str | None = None) -> ProviderResponse:
@@ -106,7 +107,10 @@ class Executor:
                 winner = self._winner(order, answers, outcomes, by_arrival)
         finally:
             for task in pending:
-                task.cancel()
+                # A loser still answering is let finish: cancelling it would close its
+                # keep-alive connection, and the next call would open a new one.
+                self._stragglers.add(task)
+                task.add_done_callback(self._let_go)
             for name, answer in answers.items():
                 if answer is not winner:
                     answer.release()
@@ -116,6 +120,11 @@ class Executor:
             return winner
         winner.release()
         return await self.send(winner.provider, request, credentials[winner.provider], body)
+
+    def _let_go(self, task: asyncio.Task) -> None:
+        self._stragglers.discard(task)
+        if not task.cancelled() and task.exception() is None:
+            task.result().release()
 
     @staticmethod
     def _winner(order: list[str], answers: dict[str, ProviderResponse],
