@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -145,11 +146,25 @@ def _gateway_parsers(sub) -> None:
     c.add_argument("--config", required=True)
     c.set_defaults(func=cmd_catalog)
 
+    b = sub.add_parser("bench", help="the benchmarks of a source checkout (bench/run.py); "
+                                     "arguments go to it, e.g. --quick")
+    b.set_defaults(func=lambda args: cmd_bench([]))
+
     d = sub.add_parser("demo", help="three simulated clouds (home, sp1, sp2) and OCX in front")
     d.add_argument("--clouds-yaml", type=Path, default=Path("clouds.yaml"),
                    help="where to write clouds.yaml (ocx-demo.json goes beside it)")
     d.add_argument("--port", type=int, default=None, help="OCX's port (default: a free one)")
     d.set_defaults(func=cmd_demo)
+
+
+def cmd_bench(bench_args: list[str]) -> int:
+    """Run bench/run.py of the checkout this OCX is installed from (``make bench`` does too)."""
+    script = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+    if not script.exists():
+        print("ocx bench: the benchmarks come with OCX's source checkout (bench/run.py); "
+              "this installation has none", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, str(script), *bench_args])
 
 
 def cmd_demo(args) -> int:
@@ -439,6 +454,9 @@ def cmd_providers(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"] and argv[1:] not in (["-h"], ["--help"]):
+        return cmd_bench(argv[1:])  # every argument is bench/run.py's
     parser = argparse.ArgumentParser(prog="ocx", description="OCX: one OpenStack endpoint in "
                                                              "front of many clouds")
     parser.add_argument("-v", "--verbose", action="store_true")
