@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from keystoneauth1 import access
@@ -29,6 +30,8 @@ from .caller import Caller
 from .coalesce import Coalescer
 from .errors import K2KFailed, NoRemoteProject
 from .projects import ProjectRule, RemoteProject, choose_remote_project
+
+EXCHANGE_THREADS = 16   # K2K exchanges under way at once; each waits on two Keystones
 
 __all__ = ["K2KExchanger", "ProjectRule", "RemoteCredentials", "RemoteProject",
            "choose_remote_project"]
@@ -65,6 +68,8 @@ class K2KExchanger:
         self.auth_url = auth_url.rstrip("/")
         self.timeout = timeout
         self._exchanges: Coalescer[RemoteCredentials] = Coalescer()
+        self._pool = ThreadPoolExecutor(max_workers=EXCHANGE_THREADS,
+                                        thread_name_prefix="ocx-k2k")
 
     async def exchange(self, caller: Caller, sp_id: str,
                        project_rule: ProjectRule | Mapping[str, str] | None = None
@@ -81,14 +86,22 @@ class K2KExchanger:
 
     async def _exchange(self, caller: Caller, sp_id: str, rule: ProjectRule
                         ) -> RemoteCredentials:
+        # The whole exchange is one job of a pool of its own: its steps do not queue behind
+        # every other exchange's (callers finish in the order they came) nor starve the
+        # default executor.
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._exchange_now, caller, sp_id, rule)
+
+    def _exchange_now(self, caller: Caller, sp_id: str, rule: ProjectRule
+                      ) -> RemoteCredentials:
         # One session for the whole exchange and no other: it holds the SP's session cookie.
         session = ksa.session(self.timeout)
-        unscoped = await asyncio.to_thread(self._login, session, caller, sp_id)
+        unscoped = self._login(session, caller, sp_id)
         try:
             project = rule.choose(caller.project_id, caller.project_name, unscoped.candidates)
         except NoRemoteProject as exc:
             raise K2KFailed(sp_id, str(exc)) from None
-        scoped = await asyncio.to_thread(self._scope, session, unscoped, project, sp_id)
+        scoped = self._scope(session, unscoped, project, sp_id)
         return RemoteCredentials(
             token=scoped.auth_token, project_id=scoped.project_id,
             project_name=scoped.project_name or project.name, expires_at=scoped.expires,
