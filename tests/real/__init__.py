@@ -1,0 +1,1 @@
+"""Real OpenStack clouds on loopback for the real-cloud test tier (see README.md)."""

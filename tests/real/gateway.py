@@ -1,0 +1,98 @@
+"""OCX in front of the real clouds: A's Keystone as home, B as its K2K service provider.
+
+OCX gets a service user of its own in A (the admin role in A's service project: it validates
+tokens and edits the catalog, as an operator's service user does), runs as ``ocx serve`` in a
+process of its own, and is put in A's catalog in a region of its own, ``OCX``: a client that
+names that region goes through OCX, the services themselves (and OCX) keep using RegionOne.
+"""
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openstack
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+
+from ocx.demo import free_port
+from ocx.identity.catalog import register_ocx
+
+from .layout import REGION
+
+OCX_REGION = "OCX"
+
+
+class RealOcx:
+    def __init__(self, clouds, state_dir: Path) -> None:
+        self.clouds = clouds
+        self.state_dir = state_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        password = secrets.token_urlsafe(16)
+        admin = ks_session.Session(auth=v3.Password(**clouds.auth(clouds.a)))
+        _service_user(admin, clouds.a.keystone_url, "ocx", password)
+        self.config_path = state_dir / "ocx.conf"
+        self.config_path.write_text("\n".join([
+            "[DEFAULT]", "bind_host = 127.0.0.1", f"bind_port = {self.port}",
+            f"providers = {clouds.sp_id}", f"state_dir = {state_dir}", "",
+            "[keystone]", f"auth_url = {clouds.a.keystone_url}", "username = ocx",
+            f"password = {password}", "project_name = service", f"region_name = {REGION}",
+            "home_interface = internal", ""]))
+        self.log = state_dir / "ocx.log"
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "ocx.cli", "serve", "--config",
+                                          str(self.config_path)], stdout=out, stderr=out)
+        try:
+            self._wait_ready()
+            _region(admin, clouds.a.keystone_url, OCX_REGION)
+            asyncio.run(register_ocx(admin, clouds.a.keystone_url, self.url, OCX_REGION))
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while b"OCX ready: " not in self.log.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("ocx serve did not start:\n"
+                                     + self.log.read_text(errors="replace")[-4000:])
+            time.sleep(0.05)
+
+    def connect(self, user: str = "demo") -> openstack.connection.Connection:
+        """openstacksdk as A's user makes it, with OCX's region: every call goes through OCX."""
+        return openstack.connection.Connection(region_name=OCX_REGION,
+                                               **self.clouds.auth(self.clouds.a, user))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _service_user(admin: ks_session.Session, keystone: str, name: str, password: str) -> None:
+    """``name`` with ``password`` and the admin role in the project ``service`` (made anew)."""
+    project = admin.get(f"{keystone}/projects", params={"name": "service"}).json()["projects"][0]
+    found = admin.get(f"{keystone}/users", params={"name": name}).json()["users"]
+    if found:
+        user = found[0]
+        admin.patch(f"{keystone}/users/{user['id']}", json={"user": {"password": password}})
+    else:
+        user = admin.post(f"{keystone}/users", json={"user": {
+            "name": name, "password": password, "domain_id": "default",
+            "default_project_id": project["id"]}}).json()["user"]
+    role = admin.get(f"{keystone}/roles", params={"name": "admin"}).json()["roles"][0]
+    admin.put(f"{keystone}/projects/{project['id']}/users/{user['id']}/roles/{role['id']}")
+
+
+def _region(admin: ks_session.Session, keystone: str, region: str) -> None:
+    if admin.get(f"{keystone}/regions/{region}", raise_exc=False).status_code == 404:
+        admin.post(f"{keystone}/regions", json={"region": {"id": region}})
