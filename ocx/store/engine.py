@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
+import time
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL
@@ -47,6 +49,7 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
         engine = create_async_engine(url, hide_parameters=True, poolclass=StaticPool)
     else:
         _create_private_file(url.database)
+        _use_wal(url.database)
         engine = create_async_engine(
             url, hide_parameters=True,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
@@ -55,7 +58,6 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
     def _pragmas(dbapi_connection, _record) -> None:
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             # With WAL, NORMAL survives a crash of OCX; a power cut may lose the last
             # mappings, which are relearned.
@@ -64,6 +66,27 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
             cursor.close()
 
     return engine
+
+
+def _use_wal(path: str) -> None:
+    """Put the database file in WAL mode once, before any pooled connection opens it.
+
+    WAL is kept in the file. Switching to it needs the file to itself, and SQLite answers
+    "database is locked" at once, without waiting, when several workers open a new store
+    together: so it is done here, on a connection of its own, trying again for a while.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        finally:
+            connection.close()
+        time.sleep(0.05)
 
 
 def _create_private_file(path: str) -> None:
