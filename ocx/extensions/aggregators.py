@@ -11,6 +11,7 @@ combined the same way, by the rules in ``routing.documents``.
 """
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -89,7 +90,7 @@ class SecurityGroupAggregator(Aggregator, service="network", collection="securit
 
 # -- documents that describe the services, combined over every cloud --------------------------
 
-class _Combining(Extension):
+class _Combining(Extension, abc.ABC):
     """An extension that has a document of every provider combined (``routing.documents``)."""
 
     methods = frozenset({"GET"})
@@ -97,8 +98,9 @@ class _Combining(Extension):
     def __init__(self, providers: Sequence[str]) -> None:
         self.providers = tuple(providers)
 
+    @abc.abstractmethod
     def combiner(self) -> Combine:
-        raise NotImplementedError
+        """How the documents combine."""
 
     async def on_plan(self, call: Call, params: dict[str, str]) -> None:
         call.plan = planning.aggregate(call.plan, call.request, self.combiner(), self.providers)

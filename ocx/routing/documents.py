@@ -9,6 +9,7 @@ rewritten to OCX's URLs and are in provider order, home first.
 """
 from __future__ import annotations
 
+import abc
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -20,8 +21,8 @@ Answers = Sequence[tuple[str, dict]]   # (provider, document), home first
 _MICROVERSION = re.compile(r"^(\d+)\.(\d+)$")
 
 
-class Combine:
-    """How one kind of document is combined; subclasses override ``combine``."""
+class Combine(abc.ABC):
+    """How one kind of document is combined; each kind says how in ``combine``."""
 
     def request_for(self, request: ApiRequest, remote_project: str | None,
                     local_project: str | None) -> ApiRequest:
@@ -31,8 +32,9 @@ class Combine:
     def accepts(self, status: int) -> bool:
         return 200 <= status < 300
 
+    @abc.abstractmethod
     def combine(self, request: ApiRequest, answers: Answers, local_project: str | None) -> dict:
-        raise NotImplementedError
+        """The one document the caller gets."""
 
 
 # -- version documents ----------------------------------------------------------------------
