@@ -79,22 +79,35 @@ def compile_template(template: str) -> re.Pattern:
 
 
 class Extensions:
-    """The extensions of one gateway, compiled once at start-up and frozen."""
+    """The extensions of one gateway, compiled once at start-up and frozen.
+
+    Indexed by service, so that a call tries only the extensions for its own service.
+    """
 
     def __init__(self, extensions: Iterable[Extension]) -> None:
-        self._compiled = tuple(
-            (ext, frozenset(ext.methods), tuple(compile_template(t) for t in ext.paths))
-            for ext in extensions)
+        self._extensions = tuple(extensions)
+        by_service: dict[str, list] = {}
+        for ext in self._extensions:
+            for service in dict.fromkeys(t.split("/")[1] for t in ext.paths):
+                patterns = tuple(compile_template(t) for t in ext.paths
+                                 if t.split("/")[1] == service)
+                by_service.setdefault(service, []).append((ext, frozenset(ext.methods),
+                                                           patterns))
+        self._by_service = {service: tuple(found) for service, found in by_service.items()}
 
     def __len__(self) -> int:
-        return len(self._compiled)
+        return len(self._extensions)
+
+    def __iter__(self):
+        return iter(self._extensions)  # in the order their hooks run
 
     def match(self, request: ApiRequest) -> list[tuple[Extension, dict[str, str]]]:
-        if not self._compiled:
+        candidates = self._by_service.get(request.service)
+        if not candidates:
             return []
         path = resource_path(request)
         found = []
-        for ext, methods, patterns in self._compiled:
+        for ext, methods, patterns in candidates:
             if request.method not in methods:
                 continue
             for pattern in patterns:

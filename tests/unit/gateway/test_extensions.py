@@ -47,8 +47,8 @@ def test_extensions_are_loaded_by_name_from_entry_points_in_the_order_configured
     monkeypatch.setattr(base, "entry_points", lambda group: points)
     globals()["Other"] = Other
     loaded = base.load(["other", "attach"], store="the-store", executor="ignored")
-    assert [type(e).__name__ for e, *_ in loaded._compiled] == ["Other", "Attach"]
-    assert loaded._compiled[0][0].store == "the-store"
+    assert [type(e).__name__ for e in loaded] == ["Other", "Attach"]
+    assert next(iter(loaded)).store == "the-store"
 
 
 def test_an_unknown_extension_name_is_refused_with_what_is_installed(monkeypatch):
