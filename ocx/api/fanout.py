@@ -12,6 +12,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import orjson
 from multidict import CIMultiDict
@@ -29,6 +30,8 @@ from .errors import OcxError
 from .response import KEPT_HEADERS, MISSING_HEADER, Rewriter, Shaped, shape, shape_listing
 
 
+V = TypeVar("V")
+
 @dataclass(frozen=True)
 class ListingSettings:
     """How aggregated calls behave (``[DEFAULT] listing_*``)."""
@@ -38,28 +41,41 @@ class ListingSettings:
     marker_key: bytes = field(repr=False)  # signs the markers of OCX's ``next`` links
 
 
+class _Recent(Generic[V]):
+    """A bounded LRU whose entries are forgotten ``seconds`` after they were put."""
+
+    def __init__(self, size: int, seconds: float) -> None:
+        self.seconds = seconds
+        self._kept: LRU[tuple, tuple[float, V]] = LRU(size)
+
+    def put(self, key: tuple, value: V) -> None:
+        self._kept.put(key, (time.monotonic(), value))
+
+    def get(self, key: tuple) -> V | None:
+        kept = self._kept.get(key)
+        if kept is None or time.monotonic() - kept[0] > self.seconds:
+            return None
+        return kept[1]
+
+
 class RecentVersions:
     """Combined version documents, kept a while for callers without a token (clients discover
     versions anonymously; combining needs a token at every provider)."""
 
     def __init__(self, seconds: float = 300.0, size: int = 64) -> None:
-        self.seconds, self.size = seconds, size
-        self._kept: dict[tuple, tuple[float, Shaped]] = {}
+        self._kept: _Recent[Shaped] = _Recent(size, seconds)
 
     @staticmethod
     def _key(api: ApiRequest) -> tuple:
         return api.service, api.version, api.collection
 
     def put(self, api: ApiRequest, shaped: Shaped) -> None:
-        if len(self._kept) >= self.size:
-            self._kept.pop(next(iter(self._kept)))
-        self._kept[self._key(api)] = (time.monotonic(), shaped)
+        self._kept.put(self._key(api), shaped)
 
     def get(self, api: ApiRequest) -> Shaped | None:
-        kept = self._kept.get(self._key(api))
-        if kept is None or time.monotonic() - kept[0] > self.seconds:
+        shaped = self._kept.get(self._key(api))
+        if shaped is None:
             return None
-        shaped = kept[1]
         return Shaped(shaped.status, CIMultiDict(shaped.headers), shaped.body)
 
 
@@ -73,8 +89,7 @@ class RecentCursors:
     """
 
     def __init__(self, size: int = 10_000, seconds: float = 600.0) -> None:
-        self.seconds = seconds
-        self._kept: LRU[tuple, tuple[float, Cursor]] = LRU(size)
+        self._kept: _Recent[Cursor] = _Recent(size, seconds)
 
     @staticmethod
     def key(call: Call, listing: Listing, last_id: str) -> tuple:
@@ -87,13 +102,10 @@ class RecentCursors:
         # Providers that had items are asked again after their last one (new items may have
         # come); one that had none stays done, as it was when the page was made.
         done = frozenset(p for p in position.done if p not in position.after)
-        self._kept.put(key, (time.monotonic(), Cursor(position.after, done, position.last)))
+        self._kept.put(key, Cursor(position.after, done, position.last))
 
     def get(self, key: tuple) -> Cursor | None:
-        kept = self._kept.get(key)
-        if kept is None or time.monotonic() - kept[0] > self.seconds:
-            return None
-        return kept[1]
+        return self._kept.get(key)
 
 
 def _missing_error(what: str, missing: Mapping[str, str]) -> OcxError:
