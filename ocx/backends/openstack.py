@@ -1,8 +1,8 @@
 """An OpenStack cloud (the home cloud or a K2K service provider): calls are forwarded as they are.
 
-Only the token, the project id in the path and the hop-by-hop headers change on the way in;
-JSON answers are read so that the shape stage can rewrite their URLs, anything else (image
-data) stays a stream.
+Only the token, the project id in the path and the hop-by-hop headers change on the way in
+(a service's ``X-Service-Token`` goes on to the home cloud only); JSON answers are read so
+that the shape stage can rewrite their URLs, anything else (image data) stays a stream.
 """
 from __future__ import annotations
 
@@ -37,11 +37,18 @@ def is_json(content_type: str) -> bool:
 
 
 def outbound_headers(request: ApiRequest, token: str, streaming: bool,
-                     via: str | None) -> CIMultiDict:
+                     via: str | None, *, home: bool) -> CIMultiDict:
+    """The headers a call leaves OCX with; ``home``: it goes to the home cloud."""
     headers = CIMultiDict((k, v) for k, v in request.headers.items()
                           if k.lower() not in HOP_BY_HOP)
     if token:  # none for a version document asked for without one
         headers["X-Auth-Token"] = token
+    service_token = request.headers.get("X-Service-Token")
+    if home and service_token:
+        # A service's token (Nova's: Cinder deletes an attachment in use only when a service
+        # asks) is valid at the home Keystone that made it. A K2K provider would refuse the
+        # whole call for it (an invalid service token is a 401), and it is not its to see.
+        headers["X-Service-Token"] = service_token
     if streaming and "Content-Length" in request.headers:
         headers["Content-Length"] = request.headers["Content-Length"]
     if via:
@@ -73,7 +80,8 @@ class OpenStackProvider(Provider):
         if request.query:
             url = url.with_query(request.query)
         streaming = body is not None and not isinstance(body, (bytes, bytearray))
-        headers = outbound_headers(request, credentials.token, streaming, self.via)
+        headers = outbound_headers(request, credentials.token, streaming, self.via,
+                                   home=self.sp_id is None)
         try:
             resp = await session.request(method or request.method, url, headers=headers,
                                          data=body, timeout=timeout, allow_redirects=False)

@@ -5,7 +5,8 @@ Cloud A: Keystone (the K2K identity provider), Glance, Cinder, Neutron, Placemen
 Cloud B: Keystone (a K2K service provider behind Apache + mod_auth_mellon), Glance, Cinder,
 Neutron. A's users reach a project of B with a real SAML exchange.
 
-`python -m tests.real.clouds up` brings them up and prints their endpoints until Ctrl-C.
+`python -m tests.real.clouds up` brings them up with A's OCX (gateway.py; A's Nova reaches
+Glance and Cinder through it) and prints their endpoints until Ctrl-C.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import federation, install, keystone, nova, services
+from .gateway import OCX_REGION, start_ocx_of_a
 from .layout import CLOUD_PORTS, REGION, Cloud
 from .procs import Supervisor, free_ports
 from .state import Store, all_bases, new_passwords, new_run_folder, relocate
@@ -95,7 +97,8 @@ class RealClouds:
         """Endpoints and ids (never passwords: those are in clouds.yaml beside the run)."""
         return {"region": REGION, "run_folder": str(self.run_folder),
                 "clouds_yaml": str(self.run_folder / "clouds.yaml"),
-                "a": {"endpoints": self.a.endpoints(), "keystone": self.a.keystone_url},
+                "a": {"endpoints": self.a.endpoints(), "keystone": self.a.keystone_url,
+                      "ocx": self.a.ocx_url},
                 "b": {"endpoints": self.b.endpoints(), "keystone": self.b.keystone_url,
                       "apache": self.b.auth_url},
                 "sp_id_at_a": self.sp_id, "idp_id_at_b": federation.idp_id(self.a),
@@ -248,11 +251,14 @@ class RealClouds:
         store.save(self.clouds, self._meta)
 
     def _write_clouds_yaml(self) -> None:
-        """clouds.yaml for the openstack CLI (passwords: kept in the run folder, 0600)."""
-        entries = {"real-a": self.auth(self.a), "real-a-demo": self.auth(self.a, "demo"),
-                   "real-b": self.auth(self.b)}
-        clouds = {name: {"auth": auth, "region_name": REGION, "identity_api_version": 3}
-                  for name, auth in entries.items()}
+        """clouds.yaml for the openstack CLI (passwords: kept in the run folder, 0600).
+        real-a-ocx: A's demo user through A's OCX (its region, there while it runs)."""
+        entries = {"real-a": (self.auth(self.a), REGION),
+                   "real-a-demo": (self.auth(self.a, "demo"), REGION),
+                   "real-a-ocx": (self.auth(self.a, "demo"), OCX_REGION),
+                   "real-b": (self.auth(self.b), REGION)}
+        clouds = {name: {"auth": auth, "region_name": region, "identity_api_version": 3}
+                  for name, (auth, region) in entries.items()}
         path = self.run_folder / "clouds.yaml"
         path.touch(mode=0o600)
         path.write_text(json.dumps({"clouds": clouds}, indent=1))  # JSON is valid YAML
@@ -262,15 +268,18 @@ def up() -> None:
     clouds = RealClouds()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with clouds:
-        print(json.dumps(clouds.describe(), indent=1))
-        print(clouds.summary())
-        print(f"real-clouds: OS_CLIENT_CONFIG_FILE={clouds.run_folder / 'clouds.yaml'} "
-              "openstack --os-cloud real-a|real-a-demo|real-b ...; Ctrl-C stops them",
-              flush=True)
+        gateway = start_ocx_of_a(clouds)  # Nova needs it for images and volumes
         try:
+            print(json.dumps(clouds.describe(), indent=1))
+            print(clouds.summary())
+            print(f"real-clouds: OS_CLIENT_CONFIG_FILE={clouds.run_folder / 'clouds.yaml'} "
+                  "openstack --os-cloud real-a|real-a-demo|real-a-ocx|real-b ... (real-a-ocx: "
+                  f"through A's OCX, its log {gateway.log}); Ctrl-C stops them", flush=True)
             signal.pause()
         except KeyboardInterrupt:
             pass
+        finally:
+            gateway.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

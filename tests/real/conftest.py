@@ -1,4 +1,5 @@
-"""The real-cloud tier's fixture: two real OpenStack clouds on loopback, federated with K2K.
+"""The real-cloud tier's fixtures: two real OpenStack clouds on loopback, federated with K2K,
+and A's OCX.
 
 On by default (`make test` runs them); OCX_REAL_CLOUDS=0 skips them, for a quick local run
 (the real services take half a minute to two to come up; see README.md).
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from .clouds import RealClouds
+from .gateway import RealOcx, start_ocx_of_a
 
 ENABLED = os.environ.get("OCX_REAL_CLOUDS", "1") != "0"
 
@@ -32,6 +34,19 @@ def real_clouds(request) -> Iterator[RealClouds]:
         yield clouds
     finally:
         clouds.stop()
+
+
+@pytest.fixture(scope="session")
+def ocx(real_clouds) -> Iterator[RealOcx]:
+    """A's OCX: home A's Keystone, provider B through K2K. A's users reach it through A's
+    catalog (region `OCX`: `.connect(user)`, `.url`), A's Nova reaches Glance and Cinder
+    only through it: every test that has Nova read an image or touch a volume needs it.
+    `.log_size()`, then `.calls(since)`: the calls it answered in between."""
+    gateway = start_ocx_of_a(real_clouds)
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
 
 
 def report(config, clouds: RealClouds) -> None:

@@ -4,10 +4,12 @@ OCX gets a service user of its own in A (the admin role in A's service project: 
 tokens and edits the catalog, as an operator's service user does), runs as ``ocx serve`` in a
 process of its own, and is put in A's catalog in a region of its own, ``OCX``: a client that
 names that region goes through OCX, the services themselves (and OCX) keep using RegionOne.
+A's OCX listens on the port A's layout has for it: A's Nova reaches Glance and Cinder there.
 """
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import signal
 import subprocess
@@ -23,15 +25,22 @@ from ocx.demo import free_port
 from ocx.identity.catalog import register_ocx
 
 from .layout import REGION
+from .procs import die_with_parent
 
 OCX_REGION = "OCX"
+# A call as ocx.api.app logs it: "GET /image/v2/images/ID 200 3.1ms".
+CALL_LINE = re.compile(r" ocx\.api\.app ([A-Z]+ \S+ \d{3}) [\d.]+ms$")
 
 
 class RealOcx:
-    def __init__(self, clouds, state_dir: Path) -> None:
+    """``ocx serve`` for A's users (and Nova): ``.url``, ``.connect(user)``, ``.calls()``,
+    ``.stop()``. One at a time: each makes OCX's service user anew and takes region OCX."""
+
+    def __init__(self, clouds, state_dir: Path, port: int | None = None) -> None:
         self.clouds = clouds
         self.state_dir = state_dir
-        self.port = free_port()
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         password = secrets.token_urlsafe(16)
         admin = ks_session.Session(auth=v3.Password(**clouds.auth(clouds.a)))
@@ -45,8 +54,10 @@ class RealOcx:
             "home_interface = internal", ""]))
         self.log = state_dir / "ocx.log"
         with open(self.log, "wb") as out:
+            # Like the services: it goes when the harness does, even a killed one.
             self.proc = subprocess.Popen([sys.executable, "-m", "ocx.cli", "serve", "--config",
-                                          str(self.config_path)], stdout=out, stderr=out)
+                                          str(self.config_path)], stdout=out, stderr=out,
+                                         stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         try:
             self._wait_ready()
             _region(admin, clouds.a.keystone_url, OCX_REGION)
@@ -67,6 +78,17 @@ class RealOcx:
         """openstacksdk as A's user makes it, with OCX's region: every call goes through OCX."""
         return openstack.connection.Connection(region_name=OCX_REGION,
                                                **self.clouds.auth(self.clouds.a, user))
+
+    def log_size(self) -> int:
+        """Where OCX's log ends now: ``calls(since=...)`` gives those logged after it."""
+        return self.log.stat().st_size
+
+    def calls(self, since: int = 0) -> list[str]:
+        """The calls OCX answered, as it logged them ("GET /image/v2/images/ID 200")."""
+        with open(self.log, "rb") as log:
+            log.seek(since)
+            lines = log.read().decode(errors="replace").splitlines()
+        return [found.group(1) for line in lines if (found := CALL_LINE.search(line))]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -96,3 +118,9 @@ def _service_user(admin: ks_session.Session, keystone: str, name: str, password:
 def _region(admin: ks_session.Session, keystone: str, region: str) -> None:
     if admin.get(f"{keystone}/regions/{region}", raise_exc=False).status_code == 404:
         admin.post(f"{keystone}/regions", json={"region": {"id": region}})
+
+
+def start_ocx_of_a(clouds) -> RealOcx:
+    """A's OCX, on A's port for it (where A's Nova reaches Glance and Cinder), its
+    configuration, store and log in A's run folder."""
+    return RealOcx(clouds, clouds.a.dir / "ocx", port=clouds.a.ports["ocx"])

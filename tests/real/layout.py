@@ -7,10 +7,12 @@ from pathlib import Path
 LOOPBACK = "127.0.0.1"
 REGION = "RegionOne"
 # The services (ports) each cloud runs. A, the identity provider, also runs Nova with
-# Placement and a RabbitMQ node of its own; B, the service provider, Apache with mellon.
+# Placement and a RabbitMQ node of its own, and has a port for its OCX (started by whoever
+# uses the clouds, gateway.py), which Nova reaches Glance and Cinder through; B, the service
+# provider, Apache with mellon.
 SERVICES = ("keystone", "glance", "cinder", "neutron")
 NOVA_SERVICES = ("placement", "nova", "rabbitmq", "rabbitmq-dist", "epmd")
-CLOUD_PORTS = {"a": SERVICES + NOVA_SERVICES, "b": SERVICES + ("apache",)}
+CLOUD_PORTS = {"a": SERVICES + NOVA_SERVICES + ("ocx",), "b": SERVICES + ("apache",)}
 # The users the services authenticate as (keystonemiddleware, Nova's clients), in the
 # project "service", with the role admin.
 SERVICE_USERS = ("glance", "cinder", "neutron")
@@ -55,6 +57,11 @@ class Cloud:
     def auth_url(self) -> str:
         """The public identity URL: B's Keystone is reached through Apache and mellon."""
         return self.base("apache" if self.is_sp else "keystone") + "/v3"
+
+    @property
+    def ocx_url(self) -> str:
+        """The cloud's OCX (A's): its home is this cloud's Keystone."""
+        return self.base("ocx")
 
     @property
     def transport_url(self) -> str:

@@ -115,39 +115,6 @@ def test_mellon_alone_says_who_the_federated_user_is(real_clouds):
     assert "X-Subject-Token" not in forged.headers
 
 
-def test_a_nova_boots_a_server_from_a_glance_image_on_a_neutron_network(real_clouds):
-    conn = openstack.connection.Connection(region_name=REGION,
-                                           **real_clouds.auth(real_clouds.a, "demo"))
-    image = conn.image.create_image(name="a-image", disk_format="raw", container_format="bare",
-                                    data=b"\0" * 4096)
-    network = conn.network.create_network(name="a-server-net")
-    conn.network.create_subnet(network_id=network.id, cidr="10.9.0.0/24", ip_version=4)
-    volume = conn.block_storage.create_volume(name="a-server-volume", size=1)
-    server = None
-    try:
-        flavor = conn.compute.find_flavor(real_clouds.flavor, ignore_missing=False)
-        server = conn.compute.create_server(name="a-server", image_id=image.id,
-                                            flavor_id=flavor.id,
-                                            networks=[{"uuid": network.id}])
-        server = conn.compute.wait_for_server(server, wait=120)
-        assert server.image.id == image.id
-        [port] = conn.network.ports(device_id=server.id)
-        assert port.binding_vif_type != "binding_failed"
-        wait_for_volume(conn, volume)
-        conn.compute.create_volume_attachment(server, volume_id=volume.id)
-        assert wait_for_volume(conn, volume, "in-use").attachments[0]["server_id"] == server.id
-    finally:
-        if server is not None:
-            conn.compute.delete_server(server)
-            conn.compute.wait_for_delete(server, wait=60)
-            wait_for_volume(conn, volume)  # detached as the server goes
-        conn.block_storage.delete_volume(volume, ignore_missing=True)
-        conn.image.delete_image(image, ignore_missing=True)
-        for port in conn.network.ports(network_id=network.id):
-            conn.network.delete_port(port, ignore_missing=True)
-        conn.network.delete_network(network, ignore_missing=True)
-
-
 def ecp_assertion(real_clouds) -> tuple[str, str]:
     """A's Keystone's signed SAML assertion for B (ECP envelope), and where B takes it."""
     a = real_clouds.a

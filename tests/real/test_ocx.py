@@ -13,20 +13,10 @@ import requests
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
-from .gateway import RealOcx
 from .layout import REGION
 from .test_clouds import wait_for_volume
 
 pytestmark = pytest.mark.timeout(1200)
-
-
-@pytest.fixture(scope="module")
-def ocx(real_clouds, tmp_path_factory) -> Iterator[RealOcx]:
-    gateway = RealOcx(real_clouds, tmp_path_factory.mktemp("real-ocx"))
-    try:
-        yield gateway
-    finally:
-        gateway.stop()
 
 
 @pytest.fixture(scope="module")
