@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+import aiohttp
 import orjson
 from multidict import CIMultiDict
 
@@ -27,10 +28,13 @@ from ..routing.listing import Listing, ListingError, marker_context, parse_query
 from ..routing.merge import Cursor
 from ..store.cache import LRU
 from .errors import OcxError
-from .response import KEPT_HEADERS, MISSING_HEADER, Rewriter, Shaped, shape, shape_listing
+from .response import MISSING_HEADER, Rewriter, Shaped, keep_headers, shape, shape_listing
 
 
 V = TypeVar("V")
+# An error body larger than this is cut: it is a message, not data.
+MAX_ERROR_BODY = 1 << 20
+
 
 @dataclass(frozen=True)
 class ListingSettings:
@@ -67,7 +71,8 @@ class RecentVersions:
 
     @staticmethod
     def _key(api: ApiRequest) -> tuple:
-        return api.service, api.version, api.collection
+        # The path as asked: /v3 and /v3/ are different answers (a redirect and a document).
+        return api.service, api.path_for("{project_id}")
 
     def put(self, api: ApiRequest, shaped: Shaped) -> None:
         self._kept.put(self._key(api), shaped)
@@ -106,6 +111,19 @@ class RecentCursors:
 
     def get(self, key: tuple) -> Cursor | None:
         return self._kept.get(key)
+
+
+async def whole(answer: ProviderResponse) -> ProviderResponse:
+    """An error answer with its body read: a merged answer is written whole, so a streamed
+    body (Glance's errors are HTML) would otherwise be lost."""
+    if answer.stream is not None:
+        try:
+            answer.body = await answer.stream.content.read(MAX_ERROR_BODY)
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            raise ProviderFailure(answer.provider, "broke off its answer") from None
+        finally:
+            answer.release()
+    return answer
 
 
 def _missing_error(what: str, missing: Mapping[str, str]) -> OcxError:
@@ -152,12 +170,15 @@ class Fanout:
         except ListingError as exc:
             raise OcxError(exc.status, exc.message, kind=exc.kind) from None
         merged.missing.update(missing)
+        refused = next((merged.refused[p] for p in call.plan.targets
+                        if p in merged.refused), None)
+        for answer in merged.refused.values():
+            if answer is not refused or merged.answers:
+                answer.release()
         if not merged.answers:
-            refused = next((merged.refused[p] for p in call.plan.targets
-                            if p in merged.refused), None)
             if refused is not None:  # every provider refused the query: the service's own error
-                return shape(api, refused, self.base(api.service), call.caller.project_id,
-                             learn=False)
+                return shape(api, await whole(refused), self.base(api.service),
+                             call.caller.project_id, learn=False)
             if merged.missing:
                 raise _missing_error("No provider could answer the listing", merged.missing)
         elif merged.missing and not settings.partial:
@@ -187,7 +208,10 @@ class Fanout:
                 missing[provider] = answer.reason
                 continue
             if not combine.accepts(answer.status):
-                refused = refused or answer
+                if refused is None:
+                    refused = answer
+                else:
+                    answer.release()
                 missing[provider] = f"answered {answer.status}"
                 continue
             try:
@@ -195,6 +219,7 @@ class Fanout:
             except orjson.JSONDecodeError:
                 document = None
             if not isinstance(document, dict):
+                answer.release()
                 missing[provider] = "answered with something that is not JSON"
                 continue
             rewriter = Rewriter(answer.root, self.base(api.service), answer.remote_project,
@@ -203,14 +228,15 @@ class Fanout:
             first = first or answer
         if first is None:
             if refused is not None:
-                return shape(api, refused, self.base(api.service), caller.project_id, False)
+                return shape(api, await whole(refused), self.base(api.service),
+                             caller.project_id, False)
             raise _missing_error("No provider could answer", missing)
+        if refused is not None:
+            refused.release()
         if missing and not self.settings.partial:
             raise _missing_error("Providers missing from the answer", missing)
         headers = CIMultiDict({"Content-Type": "application/json"})
-        for name in KEPT_HEADERS:
-            if name in first.headers:
-                headers[name] = first.headers[name]
+        keep_headers(headers, first)
         if missing:
             headers[MISSING_HEADER] = ",".join(sorted(missing))
         body = orjson.dumps(combine.combine(api, documents, caller.project_id))

@@ -130,6 +130,16 @@ KEPT_HEADERS = ("OpenStack-API-Version", "X-OpenStack-Nova-API-Version", "Vary")
 MISSING_HEADER = "X-OCX-Missing-Providers"
 
 
+def keep_headers(headers: CIMultiDict, answer: ProviderResponse | None) -> None:
+    """Copy :data:`KEPT_HEADERS` of ``answer`` into ``headers``, every value of each (Nova
+    sends ``Vary`` twice, once per microversion header)."""
+    if answer is None:
+        return
+    for name in KEPT_HEADERS:
+        for value in answer.headers.getall(name, ()):
+            headers.add(name, value)
+
+
 def shape_listing(listing: Listing, request: ApiRequest, query: Query, merged: Merged,
                   base: str, local_project: str | None, marker_key: bytes) -> Shaped:
     """The merged page as one answer of the service: every URL OCX's, OCX's marker in ``next``."""
@@ -149,10 +159,7 @@ def shape_listing(listing: Listing, request: ApiRequest, query: Query, merged: M
                            "X-OpenStack-Request-ID": request_id})
     if request.service == "compute":
         headers["X-Compute-Request-ID"] = request_id
-    first = next(iter(merged.answers.values()), None)
-    for name in KEPT_HEADERS:
-        if first is not None and name in first.headers:
-            headers[name] = first.headers[name]
+    keep_headers(headers, next(iter(merged.answers.values()), None))
     if merged.missing:
         headers[MISSING_HEADER] = ",".join(sorted(merged.missing))
     learned = [Found(rid, p, merged.answers[p].remote_project, merged.answers[p].root)

@@ -71,8 +71,10 @@ def _narrowed(entry: dict, others: list[dict]) -> dict:
 class Versions(Combine):
     """The versions every cloud serves, each with the microversion range they all serve.
 
-    Glance and Neutron list plain versions: those every cloud lists are kept, and the newest of
-    them is ``CURRENT`` (a client picks the ``CURRENT`` one).
+    Glance and Neutron list plain versions: those every cloud lists are kept, and when the
+    ``CURRENT`` one is not among them the newest kept becomes ``CURRENT`` (a client picks the
+    ``CURRENT`` one). Statuses are otherwise the home cloud's (Nova's ``v2.0`` stays
+    ``DEPRECATED``).
     """
 
     def accepts(self, status: int) -> bool:
@@ -80,11 +82,14 @@ class Versions(Combine):
 
     def combine(self, request: ApiRequest, answers: Answers, local_project: str | None) -> dict:
         (_, first), rest = answers[0], [doc for _, doc in answers[1:]]
+        if not isinstance(first.get("version"), dict) and "versions" not in first:
+            return first  # not a version list (Neutron's /v2.0/ lists its resources)
         by_id = [{e["id"]: e for e in _entries(doc)} for doc in rest]
         kept = [_narrowed(e, [other[e["id"]] for other in by_id])
                 for e in _entries(first) if all(e["id"] in other for other in by_id)]
         current = [e for e in kept if e.get("status") == "CURRENT"]
-        if kept and not current and not any(e.get("version") for e in kept):
+        dropped = any(e.get("status") == "CURRENT" for e in _entries(first))
+        if kept and not current and dropped and not any(e.get("version") for e in kept):
             newest = max(kept, key=lambda e: _version_number(e["id"]))
             for entry in kept:
                 entry["status"] = "CURRENT" if entry is newest else "SUPPORTED"

@@ -20,6 +20,7 @@ from ..backends.base import (
     ProviderFailure,
     ProviderResponse,
     ProviderTimeout,
+    ServiceNotOffered,
 )
 from ..call import ApiRequest
 
@@ -33,13 +34,15 @@ class Outcome:
     provider: str
     status: int | None = None
     failure: str | None = None
+    absent: bool = False      # cannot hold the resource: no such service, no project there
 
     def describe(self) -> str:
         return f"{self.provider}: {self.failure or self.status}"
 
 
 class SearchFailed(Exception):
-    """No provider has the resource (``not_found``), or some could not be asked."""
+    """No provider could say it has the resource: some could not be asked (or none holds the
+    service at all, ``not_found``)."""
 
     def __init__(self, outcomes: list[Outcome]) -> None:
         super().__init__("; ".join(o.describe() for o in outcomes))
@@ -47,7 +50,7 @@ class SearchFailed(Exception):
 
     @property
     def not_found(self) -> bool:
-        return all(o.status == 404 for o in self.outcomes)
+        return all(o.status == 404 or o.absent for o in self.outcomes)
 
 
 def locator(request: ApiRequest) -> ApiRequest:
@@ -81,7 +84,9 @@ class Executor:
         ``by_arrival``: the first to answer 2xx wins (ids unique across clouds); otherwise the
         first 2xx in provider order wins (resources every cloud has, such as flavors).
         ``credentials`` holds an :class:`Outcome` for a provider that could not be credited.
-        Raises :class:`SearchFailed` when none answers 2xx.
+        When no provider has it (each answered 404 or cannot hold it), the answer is the first
+        such provider's own 404 to the call itself, as the service words it for that call.
+        Raises :class:`SearchFailed` when some provider could not be asked, or none answered.
         """
         probe = locator(request)
         outcomes: dict[str, Outcome] = {
@@ -91,6 +96,7 @@ class Executor:
         order = [name for name in credentials if name not in outcomes]
         answers: dict[str, ProviderResponse] = {}
         winner: ProviderResponse | None = None
+        kept: ProviderResponse | None = None
         pending = set(tasks)
         try:
             while pending and winner is None:
@@ -99,27 +105,40 @@ class Executor:
                     name = tasks[task]
                     try:
                         answer = task.result()
+                    except ServiceNotOffered as exc:
+                        outcomes[name] = Outcome(name, failure=exc.reason, absent=True)
+                        continue
                     except ProviderFailure as exc:
                         outcomes[name] = Outcome(name, failure=exc.reason)
                         continue
                     outcomes[name] = Outcome(name, status=answer.status)
                     answers[name] = answer
                 winner = self._winner(order, answers, outcomes, by_arrival)
+            kept = winner or self._not_found(order, answers, outcomes)
         finally:
             for task in pending:
                 # A loser still answering is let finish: cancelling it would close its
                 # keep-alive connection, and the next call would open a new one.
                 self._stragglers.add(task)
                 task.add_done_callback(self._let_go)
-            for name, answer in answers.items():
-                if answer is not winner:
+            for answer in answers.values():
+                if answer is not kept:
                     answer.release()
-        if winner is None:
+        if kept is None:
             raise SearchFailed([outcomes[name] for name in credentials])
         if probe is request:
-            return winner
-        winner.release()
-        return await self.send(winner.provider, request, credentials[winner.provider], body)
+            return kept
+        kept.release()
+        return await self.send(kept.provider, request, credentials[kept.provider], body)
+
+    @staticmethod
+    def _not_found(order: list[str], answers: dict[str, ProviderResponse],
+                   outcomes: dict[str, Outcome]) -> ProviderResponse | None:
+        """The first 404 in provider order, when no provider has the resource."""
+        if not all(o.status == 404 or o.absent for o in outcomes.values()):
+            return None
+        return next((answers[name] for name in order
+                     if name in answers and answers[name].status == 404), None)
 
     def _let_go(self, task: asyncio.Task) -> None:
         self._stragglers.discard(task)

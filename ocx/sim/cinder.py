@@ -43,7 +43,7 @@ from aiohttp import web
 from .auth import TOKEN, Token, public
 from .errors import SimError, bad_request, not_found, render_fault
 from .paging import sort_items
-from .service import SimService
+from .service import SimService, is_unversioned, unversioned
 from .wire import iso_micro, json_response, new_id, parse_time, request_id, utcnow
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,12 @@ def requested_version(header: str | None) -> tuple[int, int]:
         raise bad_request(f"API Version String {value} is of invalid format. Must be of format "
                           "MajorNum.MinorNum.")
     return int(match[1]), int(match[2])
+
+
+def is_legacy_version(version: tuple[int, int]) -> bool:
+    """Cinder's ``_is_legacy_endpoint``: a substring test on the version's text."""
+    text = fmt_version(version)
+    return "1.0" in text or "2.0" in text
 
 
 def version_not_acceptable(version: tuple[int, int]) -> SimError:
@@ -824,10 +830,14 @@ def attachment_view(att: dict, detail: bool = True) -> dict:
     return view
 
 
-def type_view(vtype: dict) -> dict:
-    return {"id": vtype["id"], "name": vtype["name"], "description": vtype["description"],
-            "is_public": True, "extra_specs": dict(vtype["extra_specs"]),
-            "qos_specs_id": None, "os-volume-type-access:is_public": True}
+def type_view(vtype: dict, is_admin: bool) -> dict:
+    """A volume type; ``qos_specs_id`` only for an admin (``access_types_qos_specs_id``)."""
+    view = {"id": vtype["id"], "name": vtype["name"], "is_public": True,
+            "description": vtype["description"], "extra_specs": dict(vtype["extra_specs"])}
+    if is_admin:
+        view["qos_specs_id"] = None
+    view["os-volume-type-access:is_public"] = True
+    return view
 
 
 def _naive_iso(moment: dt.datetime | None) -> str | None:
@@ -942,6 +952,7 @@ class CinderService(SimService):
     catalog_aliases = ("volumev3",)
     catalog_path = "/v3/%(project_id)s"
     render_error = staticmethod(render_fault)
+    webob_route_miss = True
 
     def __init__(self, cloud) -> None:
         super().__init__(cloud)
@@ -1006,7 +1017,10 @@ class CinderService(SimService):
 
     @web.middleware
     async def _api_middleware(self, request: web.Request, handler):
-        """Microversion and URL project checks, as Cinder's ``wsgi.Resource`` makes them."""
+        """Microversion and URL project checks, as Cinder's ``wsgi.Resource`` makes them; a
+        path with no route never reaches it (the router's WebOb 404, no microversion)."""
+        if is_unversioned(request):
+            return await handler(request)
         version = requested_version(request.headers.get(VERSION_HEADER))
         request[VERSION_KEY] = version
         if not MIN_VERSION <= version <= MAX_VERSION:
@@ -1018,9 +1032,11 @@ class CinderService(SimService):
         return await handler(request)
 
     async def _stamp_response(self, request: web.Request, response: web.StreamResponse) -> None:
-        """Every answer of the versioned API names its microversion, errors included."""
+        """Every answer of the versioned API names its microversion, errors included; not
+        one whose version reads as a legacy endpoint's (``_is_legacy_endpoint``: "1.0" or
+        "2.0" anywhere in it, so "volume 2.0" is answered 406 without it)."""
         version = request.get(VERSION_KEY)
-        if version is not None:
+        if version is not None and not is_legacy_version(version):
             response.headers[VERSION_HEADER] = f"volume {fmt_version(version)}"
             response.headers["Vary"] = VERSION_HEADER
 
@@ -1099,7 +1115,7 @@ class CinderService(SimService):
             ("GET", "/types/{type_id}", self.show_type),
             ("GET", "/os-availability-zone", self.availability_zones),
         ]
-        routes = [web.route("GET", "/", self.versions), web.route("GET", "/v3", self.version),
+        routes = [web.route("GET", "/", self.versions), web.route("GET", "/v3", self.v3_redirect),
                   web.route("GET", "/v3/", self.version)]
         # Since 3.67 every path works without the project id too.
         for prefix in ("/v3/{project_id}", "/v3"):
@@ -1116,9 +1132,16 @@ class CinderService(SimService):
     async def versions(self, request: web.Request) -> web.Response:
         return json_response({"versions": [version_document(self._base(request))]}, status=300)
 
-    @public
     async def version(self, request: web.Request) -> web.Response:
+        # Behind keystonemiddleware, unlike the root: keystoneauth's first, tokenless call here
+        # is refused, and it asks again with the token.
         return json_response({"versions": [version_document(self._base(request))]})
+
+    @unversioned
+    async def v3_redirect(self, request: web.Request) -> web.Response:
+        # The v3 app's router sends its empty path to "/".
+        return web.Response(status=302, headers={"Location": f"{self._base(request)}/v3/",
+                                                 "Content-Type": "text/plain; charset=utf8"})
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -1260,12 +1283,29 @@ class CinderService(SimService):
         size = self._volume_size(spec.get("size"), snapshot, source, image)
         if image is not None:
             check_image(image, size)
+        self._check_gigabytes(call, size)
         zone = self._availability_zone(spec.get("availability_zone"), snapshot, source)
         vol = self._new_volume(call, spec, size, zone, vtype, snapshot, source, image)
         self.volumes[vol["id"]] = vol
         self._notify_volume(call, vol, "create.start")
         self._later(lambda: self._finish_create(call, vol["id"]))
         return json_response({"volume": self._volume_view(call, vol)}, status=202)
+
+    def _check_gigabytes(self, call: Call, size: int) -> None:
+        """The project's ``gigabytes`` quota (``cinder.quota_gigabytes``, Cinder's default
+        1000), which volumes and snapshots share: 413 when ``size`` more would exceed it."""
+        quota = int(self.cloud.setting("cinder.quota_gigabytes", "1000"))
+        if quota < 0:
+            return
+        consumed = sum(r["size"] for r in self.volumes.values()
+                       if r["project_id"] == call.project_id and r["use_quota"])
+        consumed += sum(r["volume_size"] for r in self.snapshots.values()
+                        if r["project_id"] == call.project_id and r["use_quota"])
+        if consumed + size > quota:
+            raise SimError(413, "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot "
+                                f"exceeds allowed gigabytes quota. Requested {size}G, quota is "
+                                f"{quota}G and {consumed}G has been consumed.",
+                           headers={"Retry-After": "0"})
 
     def _volume_size(self, size: Any, snapshot: dict | None, source: dict | None,
                      image: dict | None) -> int:
@@ -1846,6 +1886,7 @@ class CinderService(SimService):
         if vol["status"] not in valid:
             raise invalid_volume(f"Volume {vol['id']} status must be {', '.join(valid)}, but "
                                  f"current status is: {vol['status']}.")
+        self._check_gigabytes(call, vol["size"])
         name = spec.get("name", spec.get("display_name"))
         snap = {"id": new_id(), "display_name": name.strip() if isinstance(name, str) else name,
                 "display_description": spec.get("description"), "volume_id": vol["id"],
@@ -1904,17 +1945,18 @@ class CinderService(SimService):
     # -- volume types, availability zones ---------------------------------------------------
 
     async def list_types(self, request: web.Request) -> web.Response:
-        self._call(request)
-        return json_response({"volume_types": [type_view(t) for t in self.types.values()]})
+        call = self._call(request)
+        return json_response({"volume_types": [type_view(t, call.is_admin)
+                                               for t in self.types.values()]})
 
     async def show_type(self, request: web.Request) -> web.Response:
         call = self._call(request)
         type_id = request.match_info["type_id"]
         if type_id == "default" and call.at_least(3, 62):
-            return json_response({"volume_type": type_view(self.types[self.default_type_id])})
+            type_id = self.default_type_id
         if type_id not in self.types:
             raise not_found(f"Volume type {type_id} could not be found.")
-        return json_response({"volume_type": type_view(self.types[type_id])})
+        return json_response({"volume_type": type_view(self.types[type_id], call.is_admin)})
 
     async def availability_zones(self, request: web.Request) -> web.Response:
         self._call(request)

@@ -71,11 +71,19 @@ def _title(status: int) -> str:
         return "Error"
 
 
-def render_fault(err: SimError, request: web.Request | None = None) -> web.Response:
-    """Nova and Cinder: ``{"itemNotFound": {"code": 404, "message": "..."}}``."""
+def fault_body(err: SimError) -> dict:
+    """Nova's and Cinder's ``wsgi.Fault``: ``{"itemNotFound": {"code": 404, "message": ...}}``;
+    a 413 or 429 that says when to retry names it in the body too."""
     name = _FAULT_NAMES.get(err.status, "computeFault")
-    return json_response({name: {"code": err.status, "message": err.message}},
-                         status=err.status, headers=err.headers)
+    fault = {"code": err.status, "message": err.message}
+    if err.status in (413, 429) and "Retry-After" in err.headers:
+        fault["retryAfter"] = err.headers["Retry-After"]
+    return {name: fault}
+
+
+def render_fault(err: SimError, request: web.Request | None = None) -> web.Response:
+    """Cinder's faults (and Nova's, which name their charset: see ``nova.render_nova_fault``)."""
+    return json_response(fault_body(err), status=err.status, headers=err.headers)
 
 
 def render_keystone(err: SimError, request: web.Request | None = None) -> web.Response:
@@ -112,20 +120,29 @@ def unauthorized(keystone_url: str) -> SimError:
                     headers={"WWW-Authenticate": f'Keystone uri="{keystone_url}"'})
 
 
-def error_middleware(render: Renderer):
-    """Render every failure of a service's handlers in that service's format."""
+def error_middleware(render: Renderer, *, keystone_401: bool = True,
+                     render_miss: Renderer | None = None):
+    """Render every failure of a service's handlers in that service's format.
+
+    ``keystone_401``: keystonemiddleware refuses a call without a valid token itself, in
+    Keystone's format; else (Glance) the service does, in its own. ``render_miss``: how a path
+    no route matches is answered, when not in the service's format (Nova's and Cinder's
+    routers answer WebOb's 404 before any of their code runs).
+    """
 
     @web.middleware
     async def middleware(request: web.Request, handler):
         try:
             return await handler(request)
         except SimError as err:
-            if err.status == 401 and "WWW-Authenticate" in err.headers:
-                return render_keystone(err)  # keystonemiddleware answers before the service
+            if keystone_401 and err.status == 401 and "WWW-Authenticate" in err.headers:
+                return render_keystone(err)
             return render(err, request)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
+            if exc.status == 404 and render_miss is not None:
+                return render_miss(SimError(404, "The resource could not be found."), request)
             headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
             message = {404: "The resource could not be found.",
                        405: "The method is not allowed for the requested URL."}.get(

@@ -1169,14 +1169,18 @@ VIF_DETAILS = {"port_filter": True, "connectivity": "l2", "bridge_name": "br-int
 
 
 async def read_json(request: web.Request) -> Any:
-    """The body, or None when it is empty or not JSON (Neutron then finds no resource)."""
+    """The body, None when it is empty (Neutron then finds no resource in it); 400 when it is
+    not a JSON object."""
     raw = await request.read()
     if not raw:
         return None
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return None
+        body = None
+    if not isinstance(body, dict):
+        raise http_bad_request("Body contains invalid data")
+    return body
 
 
 def request_pairs(request: web.Request) -> list[tuple[str, str]]:
@@ -1235,8 +1239,7 @@ class NeutronService(SimService):
     # -- routes -------------------------------------------------------------------------------
 
     def routes(self) -> list[web.RouteDef]:
-        routes = [web.get("/", self.versions), web.get("/v2.0", self.v2_redirect),
-                  web.get("/v2.0/", self.resources_doc),
+        routes = [web.get("/", self.versions), web.get("/v2.0/", self.resources_doc),
                   web.get("/v2.0/extensions", self.list_extensions),
                   web.get("/v2.0/extensions/{alias}", self.show_extension)]
         for kind in KINDS:
@@ -1262,9 +1265,11 @@ class NeutronService(SimService):
                            web.put(tags + "/{tag}", self._handler(self.add_tag, kind)),
                            web.delete(tags + "/{tag}", self._handler(self.remove_tag, kind))]
         routes += [web.put("/v2.0/routers/{id}/add_router_interface", self.add_interface),
-                   web.put("/v2.0/routers/{id}/remove_router_interface", self.remove_interface),
-                   web.route("*", "/{tail:.*}", self.unknown)]
-        return routes
+                   web.put("/v2.0/routers/{id}/remove_router_interface", self.remove_interface)]
+        # pecan serves a path with a trailing slash as the path without it.
+        routes += [web.route(r.method, r.path + "/", r.handler) for r in list(routes)
+                   if r.path.startswith("/v2.0/") and not r.path.endswith("/")]
+        return routes + [web.route("*", "/{tail:.*}", self.unknown)]
 
     @staticmethod
     def _handler(method, kind: Kind):
@@ -1286,13 +1291,9 @@ class NeutronService(SimService):
 
     @public
     async def versions(self, request: web.Request) -> web.Response:
-        href = f"{request.url.origin()}/v2.0"
+        href = f"{request.url.origin()}/v2.0/"
         return json_response({"versions": [{"id": "v2.0", "status": "CURRENT",
                                             "links": [{"rel": "self", "href": href}]}]})
-
-    async def v2_redirect(self, request: web.Request) -> web.Response:
-        # pecan sends a collection's index without its trailing slash to the slashed URL.
-        raise web.HTTPFound(f"{request.url.origin()}/v2.0/")
 
     async def resources_doc(self, request: web.Request) -> web.Response:
         base = path_url(request)
@@ -1434,7 +1435,10 @@ class NeutronService(SimService):
     async def update(self, request: web.Request, kind: Kind) -> web.Response:
         token: Token = request[TOKEN]
         rid = request.match_info["id"]
-        changes = prepare_body(kind, token, await read_json(request), is_create=False)[0]
+        body = await read_json(request)
+        if not (isinstance(body, dict) and kind.resource in body):
+            self.find(kind, token, rid)  # the controller looks it up before it reads the body
+        changes = prepare_body(kind, token, body, is_create=False)[0]
         record = self.find(kind, token, rid)
         if not self.owns(record, token):
             raise policy_denied(f"update_{kind.resource}")
@@ -1525,10 +1529,12 @@ class NeutronService(SimService):
 
     def delete_network(self, token: Token, record: dict, internal: bool = False) -> None:
         ports = self._ports_on(record["id"])
-        if any(p["device_owner"] not in AUTO_DELETE_OWNERS for p in ports):
+        in_use = [p["id"] for p in ports if p["device_owner"] not in AUTO_DELETE_OWNERS]
+        if in_use:
             raise conflict("NetworkInUse",
                            f"Unable to complete operation on network {record['id']}. There "
-                           f"are one or more ports still in use on the network.")
+                           f"are one or more ports still in use on the network, id for these "
+                           f"ports is: {','.join(in_use)}.")
         for port in ports:
             self._drop_port(port)
         for subnet_id in list(record["subnets"]):

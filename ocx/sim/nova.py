@@ -41,10 +41,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from .auth import TOKEN, Token, public
-from .errors import REQUEST_ID, SimError, render_fault
+from .errors import REQUEST_ID, SimError, fault_body
 from .paging import MarkerNotFound, page, sort_items
-from .service import SimService
-from .wire import iso_micro, iso_z, json_response, parse_time, utcnow
+from .service import SimService, is_unversioned, unversioned
+from .wire import dumps, iso_micro, iso_z, json_response, parse_time, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,9 @@ class Version(NamedTuple):
         return cls(int(match.group(1)), int(match.group(2)))
 
 
+# The v2.0 API as Nova 2026.1 lists it (deprecated; served by v2.1's code).
+V2_0 = {"id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": "",
+        "updated": "2025-07-04T12:00:00Z"}
 MIN_VERSION = Version(2, 1)
 MAX_VERSION = Version(2, 100)
 VERSION_HEADER = "OpenStack-API-Version"
@@ -103,8 +106,10 @@ def requested_version(headers) -> Version:
         return MAX_VERSION
     wanted = Version.parse(text)
     if not MIN_VERSION <= wanted <= MAX_VERSION:
+        # The version asked is set on the request before the range check: the 406 names it.
         raise SimError(406, f"Version {wanted} is not supported by the API. Minimum is "
-                            f"{MIN_VERSION} and maximum is {MAX_VERSION}.")
+                            f"{MIN_VERSION} and maximum is {MAX_VERSION}.",
+                       headers=version_headers(wanted))
     return wanted
 
 
@@ -1483,7 +1488,10 @@ def generate_keypair(kind: str, user_id: str) -> tuple[str, str, str]:
 
 @web.middleware
 async def microversion_middleware(request: web.Request, handler):
-    """Read the microversion and answer with it, errors included, as Nova's wsgi layer does."""
+    """Read the microversion and answer with it, errors included, as Nova's wsgi layer does;
+    not for the version documents outside v2.1 and paths no route matches."""
+    if is_unversioned(request):
+        return await handler(request)
     request[MICROVERSION] = version = requested_version(request.headers)
     headers = version_headers(version)
     try:
@@ -1635,12 +1643,19 @@ def invalid_state(action: str, inst: Instance, attr: str) -> SimError:
                          f"{state}")
 
 
+def render_nova_fault(err: SimError, request: web.Request | None = None) -> web.Response:
+    """Nova's faults: Cinder's form, with the charset named in the content type."""
+    return web.Response(body=dumps(fault_body(err)), status=err.status,
+                        headers={**err.headers, "Content-Type": "application/json; charset=UTF-8"})
+
+
 class NovaService(SimService):
     name = "nova"
     service_type = "compute"
     catalog_path = "/v2.1"
-    render_error = staticmethod(render_fault)
+    render_error = staticmethod(render_nova_fault)
     request_id_header = "X-Compute-Request-Id"
+    webob_route_miss = True
 
     def __init__(self, cloud) -> None:
         super().__init__(cloud)
@@ -1727,9 +1742,12 @@ class NovaService(SimService):
             ("DELETE", "/servers/{server_id}/os-volume_attachments/{volume_id}",
              self.detach_volume),
         ]
-        routes = [web.get("/", self.versions)]
+        routes = [web.get("/", self.versions), web.get("/v2", self.legacy_version),
+                  web.get("/v2/", self.legacy_version), web.get("/v2.1", self.version),
+                  web.get("/v2.1/", self.version),
+                  # Behind keystonemiddleware, unlike /v2.1/; without the slash no route.
+                  web.get(r"/v2.1/{project_id:[0-9a-f\-]+}/", self.project_version)]
         for prefix in ("/v2.1", r"/v2.1/{project_id:[0-9a-f\-]+}"):
-            routes += [web.get(prefix, self.version), web.get(prefix + "/", self.version)]
             routes += [web.route(method, prefix + path, handler) for method, path, handler in api]
         return routes
 
@@ -1764,28 +1782,40 @@ class NovaService(SimService):
         return f"{request.scheme}://{request.host}"
 
     @public
+    @unversioned
     async def versions(self, request: web.Request) -> web.Response:
         host = self._host_url(request)
         return json_response({"versions": [
-            {"id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "",
-             "updated": "2011-01-21T11:33:21Z", "links": [{"rel": "self",
-                                                            "href": f"{host}/v2/"}]},
+            {**V2_0, "links": [{"rel": "self", "href": f"{host}/v2/"}]},
             {"id": "v2.1", "status": "CURRENT", "version": str(MAX_VERSION),
              "min_version": str(MIN_VERSION), "updated": "2013-07-23T11:33:21Z",
              "links": [{"rel": "self", "href": f"{host}/v2.1/"}]},
         ]})
 
     @public
+    @unversioned
+    async def legacy_version(self, request: web.Request) -> web.Response:
+        """The v2.0 API's document (the API itself is not simulated)."""
+        return json_response({"version": {
+            **V2_0, "links": self._version_links(request, "v2"),
+            "media-types": [{"base": "application/json",
+                             "type": "application/vnd.openstack.compute+json;version=2"}]}})
+
+    @public
     async def version(self, request: web.Request) -> web.Response:
-        host = self._host_url(request)
         return json_response({"version": {
             "id": "v2.1", "status": "CURRENT", "version": str(MAX_VERSION),
             "min_version": str(MIN_VERSION), "updated": "2013-07-23T11:33:21Z",
-            "links": [{"rel": "self", "href": f"{host}/v2.1/"},
-                      {"rel": "describedby", "type": "text/html",
-                       "href": "http://docs.openstack.org/"}],
+            "links": self._version_links(request, "v2.1"),
             "media-types": [{"base": "application/json",
                              "type": "application/vnd.openstack.compute+json;version=2.1"}]}})
+
+    async def project_version(self, request: web.Request) -> web.Response:
+        return await self.version(request)
+
+    def _version_links(self, request: web.Request, version: str) -> list[dict]:
+        return [{"rel": "self", "href": f"{self._host_url(request)}/{version}/"},
+                {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"}]
 
     # -- flavors ---------------------------------------------------------------------------
 
@@ -1938,10 +1968,11 @@ class NovaService(SimService):
 
     # -- servers: reading ------------------------------------------------------------------
 
-    def _instance(self, call: Call, server_id: str) -> Instance:
+    def _instance(self, call: Call, server_id: str, missing: str | None = None) -> Instance:
+        """The caller's instance, or 404 saying it ``could not be found`` (or ``missing``)."""
         inst = self.instances.get(server_id)
         if inst is None or not (call.is_admin or inst.project_id == call.project_id):
-            raise SimError(404, f"Instance {server_id} could not be found.")
+            raise SimError(404, f"Instance {server_id} {missing or 'could not be found.'}")
         return inst
 
     async def list_servers(self, request: web.Request) -> web.Response:
@@ -2033,7 +2064,9 @@ class NovaService(SimService):
         action = next(iter(body))
         if action not in (*POWER_ACTIONS, "reboot", "lock", "unlock"):
             raise SimError(400, f"There is no such action: {action}")
-        inst = self._instance(call, request.match_info["server_id"])
+        # os-start and os-stop look the instance up by its cell mapping first.
+        missing = "has no mapping to a cell." if action in ("os-start", "os-stop") else None
+        inst = self._instance(call, request.match_info["server_id"], missing)
         if action == "reboot":
             validate_body(REBOOT_SCHEMA, body)
             power = HARD_REBOOT if body["reboot"]["type"].upper() == "HARD" else SOFT_REBOOT

@@ -10,12 +10,27 @@ from aiohttp import web
 from .auth import auth_middleware
 from .errors import Renderer, error_middleware, request_id_middleware
 from .faults import fault_middleware
+from .webob import render_for
 
 if TYPE_CHECKING:
     from .cloud import SimCloud
 
 # Bodies larger than this are refused with 413 unless a handler streams them (Glance data).
 MAX_BODY = 1 << 20
+
+
+def unversioned(handler):
+    """Mark a handler that answers outside the microversioned API (a redirect, Nova's version
+    documents): no microversion is read or named in its answer."""
+    handler.ocx_unversioned = True
+    return handler
+
+
+def is_unversioned(request: web.Request) -> bool:
+    """No microversion for this call: a handler so marked, or a path no route matches (the
+    router answers before any microversion is read)."""
+    return request.match_info.http_exception is not None or getattr(
+        request.match_info.handler, "ocx_unversioned", False)
 
 
 class SimService(abc.ABC):
@@ -31,6 +46,11 @@ class SimService(abc.ABC):
     catalog_aliases: ClassVar[tuple[str, ...]] = ()
     render_error: ClassVar[Renderer]
     request_id_header: ClassVar[str | None] = None  # a service's own, besides oslo's
+    # keystonemiddleware answers a call without a valid token itself (Keystone's 401 format);
+    # a service whose pipeline delays that decision answers it in its own format (Glance).
+    keystone_401: ClassVar[bool] = True
+    # A path no route matches: WebOb's 404 (Nova, Cinder), else the service's own format.
+    webob_route_miss: ClassVar[bool] = False
 
     def __init__(self, cloud: SimCloud) -> None:
         self.cloud = cloud
@@ -52,9 +72,11 @@ class SimService(abc.ABC):
             client_max_size=MAX_BODY,
             middlewares=[
                 request_id_middleware(self.request_id_header),
-                error_middleware(type(self).render_error),
+                error_middleware(type(self).render_error, keystone_401=self.keystone_401,
+                                 render_miss=render_for if self.webob_route_miss else None),
                 fault_middleware(cloud.faults, self.name, cloud.calls),
-                auth_middleware(cloud.tokens, lambda: cloud.keystone.base_url),
+                # www_authenticate_uri: Keystone's versioned endpoint, as in the catalog.
+                auth_middleware(cloud.tokens, lambda: cloud.keystone.endpoint),
             ])
         app.add_routes(list(self.routes()))
         return app

@@ -61,6 +61,11 @@ class Raw:
         return requests.request(method, url, headers=headers, timeout=10, **kwargs)
 
 
+@pytest.fixture()
+def raw(sim) -> Raw:
+    return Raw(sim)
+
+
 def fault(resp: requests.Response, status: int) -> str:
     """The message of a Cinder fault body, after checking its status and name."""
     names = {400: "badRequest", 404: "itemNotFound", 406: "computeFault", 409:
@@ -80,7 +85,7 @@ def available(conn, volume):
 
 # -- version documents and microversions -----------------------------------------------------
 
-def test_version_documents_answer_without_a_token(sim):
+def test_only_the_root_answers_without_a_token(sim):
     base = sim.cloud("home").services["cinder"].base_url
     root = requests.get(base + "/", timeout=10)
     assert root.status_code == 300
@@ -89,12 +94,57 @@ def test_version_documents_answer_without_a_token(sim):
     assert v3["min_version"] == "3.0" and v3["version"] == "3.71"
     assert {"rel": "self", "href": base + "/v3/"} in v3["links"]
     assert v3["media-types"][0]["type"] == "application/vnd.openstack.volume+json;version=3"
-    for path in ("/v3/", "/v3"):
+    # /v3/ is behind keystonemiddleware: keystoneauth's first, tokenless call there gets 401
+    # (and Keystone's URL), and it asks again with the token.
+    keystone = sim.cloud("home").keystone.endpoint
+    for path in ("/v3/", "/v3", "/v3/volumes"):
         resp = requests.get(base + path, timeout=10)
-        assert resp.status_code == 200 and resp.json()["versions"] == [v3]
-    # Everything else needs a token, and says where to get one.
-    resp = requests.get(base + "/v3/volumes", timeout=10)
-    assert resp.status_code == 401 and "WWW-Authenticate" in resp.headers
+        assert resp.status_code == 401, path
+        assert resp.headers["WWW-Authenticate"] == f'Keystone uri="{keystone}"'
+
+
+def test_the_v3_document_needs_a_token_and_the_bare_v3_redirects(sim, raw):
+    base = sim.cloud("home").services["cinder"].base_url
+    doc = raw("GET", base + "/v3/")
+    assert doc.status_code == 200 and doc.json()["versions"][0]["id"] == "v3.0"
+    assert doc.headers["OpenStack-API-Version"] == "volume 3.0"
+    bare = raw("GET", base + "/v3", allow_redirects=False)
+    assert bare.status_code == 302 and bare.headers["Location"] == base + "/v3/"
+    assert "OpenStack-API-Version" not in bare.headers
+
+
+def test_a_path_without_a_route_is_webobs_404_without_a_microversion(raw):
+    for path in ("", "/", "/volumes/", "/no-such-thing"):
+        resp = raw("GET", path, version="3.50")
+        assert resp.status_code == 404, path
+        assert resp.headers["Content-Type"] == "text/html; charset=UTF-8"
+        assert "<h1>404 Not Found</h1>" in resp.text
+        assert "OpenStack-API-Version" not in resp.headers
+    as_json = raw("GET", "/volumes/", headers={"Accept": "application/json"})
+    assert as_json.json()["code"] == "404 Not Found"
+
+
+def test_a_legacy_looking_version_is_refused_without_being_named(raw):
+    # Cinder's _is_legacy_endpoint looks for "1.0" or "2.0" in the version's text.
+    resp = raw("GET", "/types", version="2.0")
+    assert resp.status_code == 406 and "OpenStack-API-Version" not in resp.headers
+    resp = raw("GET", "/types", version="3.9999")
+    assert resp.status_code == 406 and resp.headers["OpenStack-API-Version"] == "volume 3.9999"
+
+
+def test_the_gigabytes_quota_is_cinders_413(sim, raw):
+    resp = raw("POST", "/volumes", json={"volume": {"size": 1_000_000}})
+    assert resp.status_code == 413 and resp.headers["Retry-After"] == "0"
+    fault = resp.json()["overLimit"]
+    assert fault["retryAfter"] == "0"
+    assert fault["message"].startswith(
+        "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed "
+        "gigabytes quota. Requested 1000000G, quota is 1000G and ")
+
+
+def test_volume_types_show_their_qos_specs_to_admins_only(raw):
+    (vtype,) = raw("GET", "/types").json()["volume_types"]
+    assert "qos_specs_id" not in vtype and vtype["os-volume-type-access:is_public"] is True
 
 
 def test_microversions_are_echoed_and_out_of_range_ones_refused(sim):

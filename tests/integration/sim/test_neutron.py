@@ -82,14 +82,21 @@ def test_the_root_lists_v2_without_a_token_and_v2_lists_resources_with_one(raw):
     resp = raw("GET", "/", token=False)
     assert resp.status_code == 200
     assert resp.json() == {"versions": [{"id": "v2.0", "status": "CURRENT", "links": [
-        {"rel": "self", "href": raw.base + "/v2.0"}]}]}
+        {"rel": "self", "href": raw.base + "/v2.0/"}]}]}
     assert raw("GET", "/v2.0/", token=False).status_code == 401
     resources = raw("GET", "/v2.0/").json()["resources"]
     assert {r["collection"] for r in resources} >= {"networks", "subnets", "ports"}
     assert {"rel": "self", "href": raw.base + "/v2.0/networks"} in next(
         r["links"] for r in resources if r["name"] == "network")
-    redirect = raw("GET", "/v2.0")
-    assert redirect.status_code == 302 and redirect.headers["Location"] == raw.base + "/v2.0/"
+    # Without the slash there is nothing (no redirect).
+    neutron_error(raw("GET", "/v2.0"), 404, "HTTPNotFound", "The resource could not be found.")
+
+
+def test_a_trailing_slash_is_served_as_the_path_without_it(demo, raw):
+    net = demo.network.create_network(name=unique("slash"))
+    assert net.id in {n["id"] for n in raw("GET", "/v2.0/networks/").json()["networks"]}
+    assert raw("GET", f"/v2.0/networks/{net.id}/").json()["network"]["id"] == net.id
+    demo.network.delete_network(net)
 
 
 def test_the_extensions_the_clients_look_for_are_listed(demo, raw):
@@ -435,8 +442,16 @@ def test_bad_requests_get_neutron_errors_and_change_nothing(demo, raw):
                   f"Network {missing} could not be found.")
     neutron_error(raw("GET", f"/v2.0/routers/{missing}"), 404, "RouterNotFound",
                   f"Router {missing} could not be found")
-    neutron_error(raw("POST", "/v2.0/networks", data=b"{not json"), 400, "HTTPBadRequest",
+    for body in (b"{not json", b"null", b"[]"):  # not a JSON object: before any lookup
+        neutron_error(raw("POST", "/v2.0/networks", data=body), 400, "HTTPBadRequest",
+                      "Body contains invalid data")
+        neutron_error(raw("PUT", f"/v2.0/networks/{missing}", data=body), 400,
+                      "HTTPBadRequest", "Body contains invalid data")
+    neutron_error(raw("POST", "/v2.0/networks", {}), 400, "HTTPBadRequest",
                   "Unable to find 'network' in request body")
+    # An object without the resource: the network is looked up first.
+    neutron_error(raw("PUT", f"/v2.0/networks/{missing}", {}), 404, "NetworkNotFound",
+                  f"Network {missing} could not be found.")
     neutron_error(raw("POST", "/v2.0/networks", {"network": {"name": "n", "colour": "red"}}),
                   400, "HTTPBadRequest", "Unrecognized attribute(s) 'colour'")
     net = demo.network.create_network(name=unique("err"))
@@ -458,10 +473,11 @@ def test_bad_requests_get_neutron_errors_and_change_nothing(demo, raw):
         "gateway_ip": "10.61.0.5", "allocation_pools": [{"start": "10.61.0.2",
                                                          "end": "10.61.0.9"}]}}), 409,
         "GatewayConflictWithAllocationPools")
-    demo.network.create_port(network_id=net.id)
+    ports = [demo.network.create_port(network_id=net.id).id for _ in range(2)]
     neutron_error(raw("DELETE", f"/v2.0/networks/{net.id}"), 409, "NetworkInUse",
                   f"Unable to complete operation on network {net.id}. There are one or more "
-                  f"ports still in use on the network.")
+                  f"ports still in use on the network, id for these ports is: "
+                  f"{','.join(ports)}.")
     assert demo.network.get_network(net.id).status == "ACTIVE"
     neutron_error(raw("PATCH", f"/v2.0/networks/{net.id}", {}), 405, "HTTPMethodNotAllowed")
     assert raw("GET", "/v2.0/networks", token=False).status_code == 401

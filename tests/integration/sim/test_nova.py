@@ -94,18 +94,59 @@ def nova(cloud):
 
 # -- version documents and microversions -----------------------------------------------------
 
-def test_the_root_and_the_version_document_need_no_token(nova):
+def test_the_root_and_the_version_documents_need_no_token(nova):
     root = requests.get(nova.url + "/", timeout=10)
     assert root.status_code == 200
+    assert "OpenStack-API-Version" not in root.headers  # outside the microversioned API
     versions = {v["id"]: v for v in root.json()["versions"]}
-    assert versions["v2.0"]["status"] == "SUPPORTED"
+    assert versions["v2.0"] == {"id": "v2.0", "status": "DEPRECATED", "version": "",
+                                "min_version": "", "updated": "2025-07-04T12:00:00Z",
+                                "links": [{"rel": "self", "href": nova.url + "/v2/"}]}
     assert versions["v2.1"] == {"id": "v2.1", "status": "CURRENT", "version": "2.100",
                                 "min_version": "2.1", "updated": "2013-07-23T11:33:21Z",
                                 "links": [{"rel": "self", "href": nova.url + "/v2.1/"}]}
     for path in ("/v2.1", "/v2.1/"):
-        doc = requests.get(nova.url + path, timeout=10).json()["version"]
+        resp = requests.get(nova.url + path, timeout=10)
+        doc = resp.json()["version"]
         assert (doc["id"], doc["min_version"], doc["version"]) == ("v2.1", "2.1", "2.100")
         assert doc["links"][0] == {"rel": "self", "href": nova.url + "/v2.1/"}
+        assert resp.headers["OpenStack-API-Version"] == "compute 2.1"
+    for path in ("/v2", "/v2/"):
+        resp = requests.get(nova.url + path, timeout=10)
+        assert resp.json()["version"]["id"] == "v2.0" and resp.json()["version"][
+            "links"][0] == {"rel": "self", "href": nova.url + "/v2/"}
+        assert "OpenStack-API-Version" not in resp.headers
+
+
+def test_the_version_document_under_the_project_needs_a_token(nova):
+    path = f"/v2.1/{nova.project_id}/"
+    assert requests.get(nova.url + path, timeout=10).status_code == 401
+    assert nova.call("GET", path).json()["version"]["id"] == "v2.1"
+    missing = nova.call("GET", path.rstrip("/"))  # no route: the router's WebOb 404
+    assert missing.status_code == 404 and missing.headers["Content-Type"] == \
+        "text/html; charset=UTF-8"
+    assert "OpenStack-API-Version" not in missing.headers
+    assert nova.call("GET", "/v2.1/servers/").status_code == 404
+
+
+def test_faults_name_their_charset_and_a_refused_version(nova):
+    too_new = nova.call("GET", "/v2.1/flavors", version="2.200")
+    assert too_new.headers["Content-Type"] == "application/json; charset=UTF-8"
+    assert too_new.headers["OpenStack-API-Version"] == "compute 2.200"
+    assert too_new.headers["X-OpenStack-Nova-API-Version"] == "2.200"
+    garbled = nova.call("GET", "/v2.1/flavors", version="2.x")
+    assert "OpenStack-API-Version" not in garbled.headers
+    assert nova.call("GET", "/v2.1/flavors").headers["Content-Type"] == "application/json"
+
+
+def test_start_and_stop_miss_a_server_by_its_cell_mapping(nova):
+    missing = str(uuid.uuid4())
+    for action, message in (("os-stop", "has no mapping to a cell."),
+                            ("os-start", "has no mapping to a cell."),
+                            ("lock", "could not be found.")):
+        resp = nova.call("POST", f"/v2.1/servers/{missing}/action", json={action: None})
+        assert resp.json() == {"itemNotFound": {
+            "code": 404, "message": f"Instance {missing} {message}"}}
 
 
 def test_microversions_are_echoed_and_out_of_range_ones_refused(nova):

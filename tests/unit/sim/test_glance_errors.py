@@ -6,7 +6,7 @@ import json
 import pytest
 
 from ocx.sim.errors import SimError
-from ocx.sim.glance import WebobError, negotiate, render_webob
+from ocx.sim.webob import WebobError, negotiate, render_webob
 
 
 @pytest.mark.parametrize("accept, kind", [
