@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
-from multidict import CIMultiDictProxy, MultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 # OCX prefix → the catalog types a provider may list the service under, preferred first.
 SERVICES: dict[str, tuple[str, ...]] = {
@@ -17,6 +17,9 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "image": ("image",),
     "network": ("network",),
 }
+
+# The API version OCX asks a service in when it makes a call of its own.
+API_VERSIONS = {"compute": "v2.1", "volume": "v3", "image": "v2", "network": "v2.0"}
 
 # Characters left as they are when a decoded segment is put back in a path (RFC 3986 pchar).
 _SAFE = "-._~!$&'()*+,;=:@"
@@ -38,6 +41,15 @@ class ApiRequest:
     listing: bool = False             # GET of a collection (or its "detail")
     detail: bool = False              # the "detail" form of a listing
     body: bytes | None = field(default=None, repr=False)  # None: not read (streamed or empty)
+
+    @classmethod
+    def own(cls, method: str, service: str, project_id: str, collection: str,
+            resource_id: str, *subpath: str) -> ApiRequest:
+        """A call OCX makes itself for a caller of ``project_id`` (no query, no body)."""
+        return cls(method=method, service=service, version=API_VERSIONS[service],
+                   project_id=project_id if service in ("compute", "volume") else None,
+                   collection=collection, resource_id=resource_id, subpath=subpath,
+                   query=MultiDictProxy(MultiDict()), headers=CIMultiDictProxy(CIMultiDict()))
 
     def replace(self, **changes) -> ApiRequest:
         return replace(self, **changes)

@@ -6,7 +6,8 @@ time and there is no global: ``load(path)`` returns a fresh ``ConfigOpts`` that 
 passes down.
 
 Providers besides the home cloud are named in ``[DEFAULT] providers``; each may have a
-``[provider:NAME]`` section (see ``provider_opts``).
+``[provider:NAME]`` section (see ``provider_opts``). Peer OCXs are named in ``[DEFAULT] peers``,
+each with a ``[peer:NAME]`` section (see ``peer_opts``).
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ AGGREGATORS = ("server-aggregator", "flavor-aggregator", "keypair-aggregator",
                "network-aggregator", "subnet-aggregator", "port-aggregator",
                "router-aggregator", "security-group-aggregator", "version-aggregator",
                "network-extension-aggregator", "limits-aggregator", "quota-aggregator")
+# Resources of different clouds used together (ocx/extensions/mixmatch.py).
+MIXMATCH = ("follow-parent", "attach-across-clouds", "boot-across-clouds")
 
 default_opts = [
     cfg.HostAddressOpt("bind_host", default="127.0.0.1",
@@ -45,7 +48,7 @@ default_opts = [
                help="The event loop: uvloop (libuv, faster) or Python's own."),
     cfg.IntOpt("max_connections_per_provider", default=100, min=1,
                help="Keep-alive connections kept open to each provider."),
-    cfg.ListOpt("extensions", default=list(AGGREGATORS),
+    cfg.ListOpt("extensions", default=list(AGGREGATORS + MIXMATCH),
                 help="Extensions to load (names of `ocx.extensions` entry points), in the "
                      "order their hooks run. The aggregators make one listing of every "
                      "cloud's resources; leave one out and that listing goes to one cloud."),
@@ -60,6 +63,11 @@ default_opts = [
                 help="GET /network/v2.0/extensions shows the Neutron extensions any cloud has "
                      "(True) instead of those every cloud has (False: a client then never "
                      "relies on an extension some cloud lacks)."),
+    cfg.StrOpt("peer_name", default="ocx",
+               help="This OCX's name at its peers (the NAME of their [peer:NAME] section)."),
+    cfg.ListOpt("peers", default=[],
+                help="Peer OCXs (names of [peer:NAME] sections): the OCXs this one injects "
+                     "mappings into, and those it accepts injected mappings from."),
     cfg.StrOpt("state_dir", default=".ocx",
                help="Folder for the SQLite store and the generated encryption key."),
 ]
@@ -111,10 +119,34 @@ provider_opts = [
 ]
 
 
+peer_opts = [
+    cfg.URIOpt("url", schemes=["http", "https"],
+               help="Sending side: where the peer OCX listens. Empty: this OCX only accepts "
+                    "injections from it."),
+    cfg.ListOpt("fronts", default=[],
+                help="Sending side: the providers (names of this OCX) whose own services call "
+                     "their Cinder and Glance through the peer, so that it needs the mappings "
+                     "of a call that joins a resource of another cloud to theirs."),
+    cfg.StrOpt("secret", secret=True,
+               help="A secret shared with the peer: injections both ways are signed with it "
+                    "(HMAC-SHA256 over the time and the body)."),
+    cfg.StrOpt("auth", default="secret", choices=["secret", "token"],
+               help="Sending side: sign with the secret, or send this OCX's own service token "
+                    "(the peer must share the home Keystone and accept its role)."),
+    cfg.ListOpt("accept_providers", default=[],
+                help="Receiving side: the providers the peer may inject mappings for. One "
+                     "this OCX does not reach itself is reached only with injected mappings: "
+                     "never searched, never listed, no K2K exchange made for it."),
+    cfg.StrOpt("accept_role",
+               help="Receiving side: also accept the peer's Keystone token (validated by the "
+                    "home Keystone) when its user has this role in its project."),
+]
+
+
 def list_opts():
     """For oslo-config-generator (``ocx.config`` namespace)."""
     return [(None, default_opts), ("keystone", keystone_opts), ("store", store_opts),
-            ("provider:name", provider_opts)]
+            ("provider:name", provider_opts), ("peer:name", peer_opts)]
 
 
 @dataclass(frozen=True)
@@ -126,6 +158,17 @@ class ProviderConfig:
     project_map: dict[str, str]
 
 
+@dataclass(frozen=True)
+class PeerConfig:
+    name: str
+    url: str | None
+    fronts: tuple[str, ...]
+    secret: str | None
+    auth: str
+    accept_providers: tuple[str, ...]
+    accept_role: str | None
+
+
 def load(path: str | None = None, args: list[str] | None = None) -> cfg.ConfigOpts:
     conf = cfg.ConfigOpts()
     conf.register_opts(default_opts)
@@ -135,6 +178,8 @@ def load(path: str | None = None, args: list[str] | None = None) -> cfg.ConfigOp
          default_config_dirs=[])
     for name in conf.providers:
         conf.register_opts(provider_opts, group=f"provider:{name}")
+    for name in conf.peers:
+        conf.register_opts(peer_opts, group=f"peer:{name}")
     _check(conf)
     return conf
 
@@ -174,4 +219,28 @@ def providers(conf: cfg.ConfigOpts) -> list[ProviderConfig]:
         result.append(ProviderConfig(name=name, kind=group.kind, sp_id=group.sp_id or name,
                                      interface=group.interface,
                                      project_map=dict(group.project_map)))
+    return result
+
+
+def peers(conf: cfg.ConfigOpts, known: list[str]) -> list[PeerConfig]:
+    """The configured peer OCXs, checked: each can authenticate one way or the other, and a
+    provider it fronts is one this OCX knows."""
+    result = []
+    for name in conf.peers:
+        group = conf[f"peer:{name}"]
+        peer = PeerConfig(name=name, url=group.url, fronts=tuple(group.fronts),
+                          secret=group.secret, auth=group.auth,
+                          accept_providers=tuple(group.accept_providers),
+                          accept_role=group.accept_role)
+        if not peer.secret and not (peer.accept_role or peer.auth == "token"):
+            raise ValueError(f"[peer:{name}]: a secret, or auth = token / accept_role, "
+                             "is needed")
+        if peer.auth == "secret" and peer.url and not peer.secret:
+            raise ValueError(f"[peer:{name}]: auth = secret needs a secret")
+        unknown = [p for p in peer.fronts if p not in known]
+        if unknown:
+            raise ValueError(f"[peer:{name}] fronts unknown providers: {', '.join(unknown)}")
+        if peer.fronts and not peer.url:
+            raise ValueError(f"[peer:{name}]: fronts needs the peer's url")
+        result.append(peer)
     return result

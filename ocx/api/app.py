@@ -9,6 +9,7 @@ service's own error format.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -19,10 +20,11 @@ from aiohttp import web
 
 from ..backends.base import Credentials, ProviderFailure, ProviderResponse
 from ..call import ApiRequest
-from ..extensions.base import Call, Extensions
-from ..identity.errors import IdentityUnavailable, K2KFailed, NoRemoteProject, Unauthenticated
+from ..extensions.base import Call, ExtensionError, Extensions, Located
+from ..identity.errors import (IdentityUnavailable, K2KFailed, NoRemoteProject, NotInjected,
+                               Unauthenticated)
 from ..routing import plan as planning
-from ..routing.documents import Combine
+from ..routing.documents import Combine, Versions
 from ..routing.execute import Executor, Outcome, SearchFailed
 from ..store import ResourceMapping
 from .errors import OcxError, error_response
@@ -59,6 +61,7 @@ class Stages:
     public_url: str
     via: str                   # this OCX's id in X-OCX-Via (loop guard)
     listing: ListingSettings
+    reachable: Sequence[str] = ()  # providers reached only with a peer's injected mappings
 
 
 def _wants_body(request: web.Request) -> bool:
@@ -107,7 +110,7 @@ class Gateway:
                 shaped, answer = await self._version_document(api)
                 outcome = str(shaped.status)
                 return await self._write(request, shaped, answer)
-            call = Call(api, caller)
+            call = Call(api, caller, locate=functools.partial(self._locate, caller))
             matched = self.s.extensions.match(api)
             for ext, params in matched:                                           # extend
                 await ext.on_request(call, params)
@@ -151,15 +154,44 @@ class Gateway:
 
     async def _version_document(self, api: ApiRequest
                                 ) -> tuple[Shaped, ProviderResponse | None]:
-        """The version document every cloud serves, as last combined for a caller with a token;
-        else the home cloud's, asked with no token where OCX's service user finds it."""
-        combined = self.fanout.versions.get(api)
-        if combined is not None:
-            return combined, None
+        """A version document asked without a (valid) token: the home cloud asked the same way
+        (the path as given, a project id in it included), so that the caller gets what the
+        service gives an anonymous caller: a document, or a 401 where the service wants a
+        token for it (Cinder's ``/v3/``). Where home gives the document, the one last combined
+        over every cloud for a caller with a token is given instead, if there is one, with
+        home's headers (the microversion named is this caller's)."""
         home = self.s.providers[0]
-        anonymous = Credentials("", None, tuple(await self.s.validator.service_catalog()))
+        anonymous = Credentials("", api.project_id,
+                                tuple(await self.s.validator.service_catalog()))
         answer = await self.s.executor.send(home, api, anonymous)
-        return shape(api, answer, self._base(api.service), None, learn=False), answer
+        shaped = shape(api, answer, self._base(api.service), api.project_id, learn=False)
+        recent = self._recent_versions(api, shaped)
+        if recent is None:
+            return shaped, answer
+        answer.release()
+        return recent, None
+
+    def _recent_versions(self, api: ApiRequest, home: Shaped) -> Shaped | None:
+        """Home's answer ``home`` with the body of the version document combined over every
+        cloud a moment ago, when there is one and home answers as it did then."""
+        combined = self.fanout.versions.get(api)
+        if combined is None or combined.status != home.status or home.body is None:
+            return None
+        return Shaped(home.status, home.headers, combined.body)
+
+    async def _versions_from_home(self, call: Call) -> Shaped | None:
+        """A version document for a caller with a token, from the one combined a moment ago
+        and home's answer (asked with the caller's own token): every client discovers the
+        services at its start, and combining anew means a K2K exchange with every provider."""
+        api = call.request
+        if self.fanout.versions.get(api) is None:
+            return None
+        home = self.s.providers[0]
+        answer = await self.s.executor.send(home, api, await self._credit(call.caller, home))
+        recent = self._recent_versions(api, shape(api, answer, self._base(api.service),
+                                                  call.caller.project_id, learn=False))
+        answer.release()
+        return recent
 
     def _base(self, service: str) -> str:
         return f"{self.s.public_url}/{service}"
@@ -173,7 +205,27 @@ class Gateway:
             mapped = mapping.provider if mapping else None
         return planning.plan(api, providers=self.s.providers,
                              default=self.s.defaults.get(api.service, self.s.providers[0]),
-                             mapped_provider=mapped)
+                             mapped_provider=mapped, reachable=self.s.reachable)
+
+    async def _locate(self, caller, service: str, collection: str,
+                      resource_id: str) -> Located | None:
+        """Where another resource lives for ``caller`` (for extensions): its mapping, else a
+        search, learned; None when no provider has it."""
+        call = Call(ApiRequest.own("GET", service, caller.project_id, collection, resource_id),
+                    caller)
+        call.plan = await self._plan(call)
+        try:
+            answer = await self._execute(call, None)
+        except SearchFailed as exc:
+            if exc.not_found:
+                return None
+            raise
+        answer.release()
+        if not answer.ok:
+            return None
+        await self.s.store.put_resource_mappings([ResourceMapping.learned(
+            collection, resource_id, answer.provider, answer.remote_project, None, "search")])
+        return Located(answer.provider, answer.remote_project)
 
     async def _credit(self, caller, provider: str) -> Credentials:
         return await self.s.mapper.credentials(caller, provider)
@@ -181,7 +233,15 @@ class Gateway:
     async def _execute(self, call: Call, body) -> ProviderResponse:
         plan, api = call.plan, call.request
         if plan.kind is planning.Kind.SINGLE:
-            credentials = await self._credit(call.caller, plan.target)
+            try:
+                credentials = await self._credit(call.caller, plan.target)
+            except NotInjected:
+                if not plan.mapped:
+                    raise
+                # A peer injected where the resource lives for another token, not this one:
+                # to this caller it is a resource like any other, to be searched for.
+                call.plan = planning.after_stale(plan, self.s.providers)
+                return await self._search(call, body)
             answer = await self.s.executor.send(plan.target, api, credentials, body)
             if not (plan.mapped and answer.status == 404):
                 return answer
@@ -190,10 +250,15 @@ class Gateway:
             if body is not None and not isinstance(body, bytes):
                 return answer
             answer.release()
-            call.plan = plan = planning.after_stale(plan, self.s.providers)
-        credited, failed = await self._credit_all(call.caller, plan.targets)
-        credited.update({p: Outcome(p, failure=_reason(exc)) for p, exc in failed.items()})
-        return await self.s.executor.search(api, credited, by_arrival=plan.learn, body=body)
+            call.plan = planning.after_stale(plan, self.s.providers)
+        return await self._search(call, body)
+
+    async def _search(self, call: Call, body) -> ProviderResponse:
+        credited, failed = await self._credit_all(call.caller, call.plan.targets)
+        credited.update({p: Outcome(p, failure=_reason(exc), absent=_holds_nothing(exc))
+                         for p, exc in failed.items()})
+        return await self.s.executor.search(call.request, credited, by_arrival=call.plan.learn,
+                                            body=body)
 
     async def _credit_all(self, caller, providers: Sequence[str]
                           ) -> tuple[dict[str, Credentials], dict[str, Exception]]:
@@ -213,10 +278,12 @@ class Gateway:
 
     async def _aggregate(self, call: Call) -> Shaped:
         """Every provider asked at once, their answers merged into one (``fanout``)."""
+        if isinstance(call.plan.merge, Versions):
+            recent = await self._versions_from_home(call)
+            if recent is not None:
+                return recent
         credited, failed = await self._credit_all(call.caller, call.plan.targets)
-        # A provider where the caller has no project holds nothing of theirs: not missing.
-        missing = {p: _reason(exc) for p, exc in failed.items()
-                   if not (isinstance(exc, NoRemoteProject) and exc.candidates == 0)}
+        missing = {p: _reason(exc) for p, exc in failed.items() if not _holds_nothing(exc)}
         if isinstance(call.plan.merge, Combine):
             return await self.fanout.document(call, credited, missing)
         return await self.fanout.listing(call, credited, missing)
@@ -252,14 +319,16 @@ class Gateway:
             answer.release()
         return response
 
-    @staticmethod
-    def _as_error(exc: Exception) -> OcxError:
+    def _as_error(self, exc: Exception) -> OcxError:
         if isinstance(exc, OcxError):
             return exc
-        if isinstance(exc, (ParseError, planning.PlanError)):
+        if isinstance(exc, (ParseError, planning.PlanError, ExtensionError)):
             return OcxError(exc.status, exc.message)
         if isinstance(exc, Unauthenticated):
-            return OcxError(401, "The request you have made requires authentication.")
+            # keystonemiddleware's answer, with the Keystone to get a token from.
+            keystone = self.s.validator.auth_url
+            return OcxError(401, "The request you have made requires authentication.",
+                            headers={"WWW-Authenticate": f'Keystone uri="{keystone}"'})
         if isinstance(exc, IdentityUnavailable):
             return OcxError(503, f"The token cannot be validated now: {exc.reason}.")
         if isinstance(exc, SearchFailed):
@@ -282,9 +351,17 @@ def _reason(failure: Exception) -> str:
     return getattr(failure, "reason", None) or str(failure)
 
 
-def make_app(stages: Stages, *, client_max_size: int = MAX_READ_BODY) -> web.Application:
+def _holds_nothing(failure: Exception) -> bool:
+    """A provider where the caller has no project holds nothing of theirs: not missing."""
+    return isinstance(failure, NoRemoteProject) and failure.candidates == 0
+
+
+def make_app(stages: Stages, *, client_max_size: int = MAX_READ_BODY,
+             routes: Sequence[web.AbstractRouteDef] = ()) -> web.Application:
+    """The gateway; ``routes`` (OCX's own API under ``/ocx``) are matched before the services."""
     gateway = Gateway(stages)
     app = web.Application(client_max_size=client_max_size)
+    app.router.add_routes(routes)
     app.router.add_route("*", "/{service}", gateway.handle)
     app.router.add_route("*", "/{service}/{tail:.*}", gateway.handle)
     return app

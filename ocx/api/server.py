@@ -22,11 +22,15 @@ from ..extensions.base import load as load_extensions
 from ..identity.k2k import K2KExchanger
 from ..identity.tokens import Remote, TokenMapper
 from ..identity.validate import TokenValidator, service_auth
+from ..learn.peers import PeerClient
 from ..routing.execute import Executor
+from ..routing.plan import learnable_types
 from ..store import MappingStore
 from ..store.location import store_keys, store_url
 from .app import Stages, make_app, marker_key
 from .fanout import ListingSettings
+from .peering import PATH as PEER_PATH
+from .peering import PeerInjections
 
 HOME = "home"
 BACKLOG = 1024
@@ -53,6 +57,13 @@ async def gateway(conf: cfg.ConfigOpts) -> AsyncIterator[web.Application]:
             providers[p.name] = OpenStackProvider(p.name, interface=p.interface,
                                                   region=conf.keystone.region_name,
                                                   sp_id=p.sp_id, via=via)
+        peers = {p.name: p for p in config.peers(conf, list(providers))}
+        # Providers a peer injects mappings for that this OCX has no K2K relation with: their
+        # endpoints come with the injected token mapping's catalog. Not the home cloud (an
+        # sp_id), so no home-only header (a service token) goes there.
+        reachable = {name: OpenStackProvider(name, region=None, sp_id=name, via=via)
+                     for peer in peers.values() for name in peer.accept_providers
+                     if name not in providers}
         timeouts = dict(connect_timeout=conf.connect_timeout, call_timeout=conf.call_timeout)
         validator = TokenValidator(conf.keystone.auth_url, service_auth(conf), session,
                                    token_cache_seconds=conf.keystone.token_cache_seconds,
@@ -60,22 +71,29 @@ async def gateway(conf: cfg.ConfigOpts) -> AsyncIterator[web.Application]:
         exchanger = K2KExchanger(conf.keystone.auth_url, timeout=conf.call_timeout)
         mapper = TokenMapper(store, exchanger, home=HOME, remotes={
             name: Remote(p.sp_id, p.project_map) for name, p in remotes.items()})
-        executor = Executor(session, providers, **timeouts)
+        executor = Executor(session, {**providers, **reachable}, **timeouts)
+        peer_client = PeerClient(session, peers.values(), me=conf.peer_name,
+                                 timeout=conf.call_timeout,
+                                 service_token=validator.service_token)
         listing = ListingSettings(conf.listing_timeout, conf.listing_partial,
                                   marker_key(store_keys(conf)))
         stages = Stages(
             validator=validator, mapper=mapper, store=store, executor=executor,
             extensions=load_extensions(conf.extensions, store=store, executor=executor,
-                                       mapper=mapper, providers=tuple(providers),
+                                       mapper=mapper, peers=peer_client,
+                                       providers=tuple(providers),
                                        network_extensions_union=conf.network_extensions_union),
             providers=tuple(providers),
             defaults=config.default_providers(conf, list(providers)),
             public_url=config.public_url(conf),
             via=via,
-            listing=listing)
+            listing=listing,
+            reachable=tuple(reachable))
+        injections = PeerInjections(peers, validator=validator, store=store,
+                                    types=learnable_types())
         purging = asyncio.create_task(purge_forever(store, conf.store.purge_interval))
         try:
-            yield make_app(stages)
+            yield make_app(stages, routes=[web.post(PEER_PATH, injections.handle)])
         finally:
             purging.cancel()
     finally:

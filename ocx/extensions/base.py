@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,12 +28,32 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "ocx.extensions"
 
 
+class ExtensionError(Exception):
+    """An extension's answer to a call it cannot let through: ``status`` and ``message`` are
+    given to the caller in the service's own error format."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where another resource the call names lives: the provider and the project there."""
+
+    provider: str
+    remote_project: str | None
+
+
 @dataclass
 class Call:
     """One call on its way through the stages; extensions read and replace its parts.
 
     ``response`` is set by whoever answers: the pipeline after shaping, or an extension that
-    answers the call itself (the pipeline then skips planning and execution).
+    answers the call itself (the pipeline then skips planning and execution). ``locate``
+    finds, for this caller, where another resource lives (its mapping, else a search, which is
+    learned): ``await call.locate("volume", "volumes", volume_id)`` → :class:`Located` or None.
     """
 
     request: ApiRequest
@@ -41,6 +61,8 @@ class Call:
     plan: Plan | None = None
     response: Any = None              # api.response.Shaped
     extras: dict[str, Any] = field(default_factory=dict)
+    locate: Callable[[str, str, str], Awaitable[Located | None]] | None = \
+        field(default=None, repr=False)
 
 
 class Extension:

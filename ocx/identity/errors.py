@@ -45,3 +45,12 @@ class NoRemoteProject(IdentityError):
     def __init__(self, message: str, candidates: int) -> None:
         super().__init__(message)
         self.candidates = candidates
+
+
+class NotInjected(K2KFailed):
+    """``provider`` is reached only with token mappings a peer injected, and there is none
+    for the caller's token: the call cannot go there (no K2K exchange is possible)."""
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(provider, "it is reached only with mappings a peer OCX injected, "
+                                   "and none was injected for this token")

@@ -3,7 +3,9 @@
 At the home cloud the caller's own token serves. At a K2K service provider the token mapping
 (local token, local project) → provider → (remote token, remote project) serves; when there is
 none, or it has expired, a K2K exchange makes one and the store keeps it. The exchanger
-coalesces concurrent exchanges, so a burst of calls from a new token makes one.
+coalesces concurrent exchanges, so a burst of calls from a new token makes one. A provider that
+OCX has no K2K relation with (one a peer OCX injects mappings for) is reached only with an
+injected mapping, until it expires.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from ..backends.base import Credentials
 from ..store import TokenMapping
 from .caller import Caller
 from .coalesce import Coalescer
+from .errors import NotInjected
 
 # A mapping this close to its expiry is renewed rather than used.
 RENEW_MARGIN = dt.timedelta(seconds=30)
@@ -44,7 +47,10 @@ class TokenMapper:
                                caller.expires_at)
         mapping = await self.store.get_token_mapping(caller.token_hash, caller.project_id,
                                                      provider)
-        if not usable(mapping):
+        if provider not in self.remotes:
+            if mapping is None:  # the store gives no expired mapping
+                raise NotInjected(provider)
+        elif not usable(mapping):
             mapping = await self._work.run((caller.token_hash, caller.project_id, provider),
                                            lambda: self._renew(caller, provider))
         return Credentials(mapping.remote_token, mapping.remote_project, tuple(mapping.catalog),

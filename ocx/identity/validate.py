@@ -174,6 +174,10 @@ class TokenValidator:
         await self._service_token()
         return self._service_catalog
 
+    async def service_token(self) -> str:
+        """OCX's own token at the home Keystone (what it authenticates to a peer with)."""
+        return await self._service_token()
+
     async def _service_token(self, refused: str | None = None) -> str:
         """OCX's own token: the cached one unless it is refused or about to expire."""
         current = self._service

@@ -6,14 +6,16 @@
 - A listing an aggregator extension is for (``aggregate``) goes to every provider at once, and
   the answers are merged into one, unless the caller names a provider.
 - A call for a resource with a known mapping goes to its provider; if that provider no longer
-  has it (404), the executor forgets the mapping and the call is searched.
+  has it (404), the executor forgets the mapping and the call is searched. The mapping may name
+  a provider reached only through a peer's injected mappings (``reachable``): such a provider is
+  never searched or listed.
 - A call for a resource with no mapping is searched: every provider is asked for the resource
   concurrently; the first success in provider order wins (the home cloud first, so that
   resources every cloud has, like flavors, resolve the same way every time).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -62,6 +64,11 @@ class Plan:
         return self.targets[0]
 
 
+def learnable_types() -> frozenset[str]:
+    """Every resource type (collection) OCX keeps mappings of."""
+    return frozenset().union(*LEARNABLE.values())
+
+
 def learnable(request: ApiRequest) -> bool:
     return request.collection in LEARNABLE.get(request.service, frozenset())
 
@@ -75,11 +82,12 @@ def named_provider(request: ApiRequest) -> str | None:
 
 
 def plan(request: ApiRequest, *, providers: Sequence[str], default: str,
-         mapped_provider: str | None) -> Plan:
+         mapped_provider: str | None, reachable: Collection[str] = ()) -> Plan:
     """Decide the targets of ``request``.
 
     ``providers``: every provider, home first; ``default``: where creates and listings go for
-    this service; ``mapped_provider``: where the resource mapping says the resource lives.
+    this service; ``mapped_provider``: where the resource mapping says the resource lives;
+    ``reachable``: providers reached only with injected mappings.
     """
     named = named_provider(request)
     if named is not None:
@@ -89,7 +97,8 @@ def plan(request: ApiRequest, *, providers: Sequence[str], default: str,
         return Plan(Kind.SINGLE, (named,), learn=learnable(request))
     if request.is_version_document or request.resource_id is None:
         return Plan(Kind.SINGLE, (default,), learn=learnable(request))
-    if mapped_provider is not None and mapped_provider in providers:
+    if mapped_provider is not None and (mapped_provider in providers
+                                        or mapped_provider in reachable):
         return Plan(Kind.SINGLE, (mapped_provider,), mapped=True, learn=learnable(request))
     return Plan(Kind.SEARCH, tuple(providers), learn=learnable(request))
 

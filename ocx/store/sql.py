@@ -128,18 +128,7 @@ class MappingStore:
 
     async def put_token_mapping(self, m: TokenMapping) -> None:
         """Insert or replace the mapping for ``m``'s (local token, local project, provider)."""
-        values = {"local_token_hash": m.local_token_hash, "local_project": m.local_project,
-                  "provider": m.provider,
-                  "remote_token_enc": self._cipher.encrypt(m.remote_token),
-                  "remote_project": m.remote_project, "expires_at": m.expires_at,
-                  "catalog": list(m.catalog)}
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(self._upsert(token_mappings), [values])
-                self._tokens.put(m.key, m)
-        except BaseException:
-            self._tokens.invalidate(m.key)
-            raise
+        await self.put_mappings([m], [])
 
     async def delete_token_mappings(self, *, local_token_hash: str | None = None,
                                     provider: str | None = None) -> int:
@@ -273,22 +262,39 @@ class MappingStore:
         A mapping the cache already holds with the same provider, project and endpoint is
         not written again, so repeated listings of the same resources cost no writes.
         """
-        batch: dict[ResourceKey, ResourceMapping] = {}
-        for m in ms:
-            batch[m.key] = m
+        await self.put_mappings([], ms)
+
+    async def put_mappings(self, tokens: Iterable[TokenMapping],
+                           resources: Iterable[ResourceMapping]) -> None:
+        """Insert or replace token and resource mappings in one transaction: all or none (a
+        peer's injection is stored whole or not at all)."""
+        tokens = list({m.key: m for m in tokens}.values())
+        batch = {m.key: m for m in resources}
         fresh = [m for m in batch.values() if not _same_place(self._resources.get(m.key), m)]
-        if not fresh:
+        if not tokens and not fresh:
             return
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(self._upsert(resource_mappings), [
-                    {"resource_type": m.resource_type, "resource_id": m.resource_id,
-                     "provider": m.provider, "remote_project": m.remote_project,
-                     "endpoint": m.endpoint, "source": m.source, "updated_at": m.updated_at}
-                    for m in fresh])
+                if tokens:
+                    await conn.execute(self._upsert(token_mappings), [
+                        {"local_token_hash": m.local_token_hash,
+                         "local_project": m.local_project, "provider": m.provider,
+                         "remote_token_enc": self._cipher.encrypt(m.remote_token),
+                         "remote_project": m.remote_project, "expires_at": m.expires_at,
+                         "catalog": list(m.catalog)} for m in tokens])
+                if fresh:
+                    await conn.execute(self._upsert(resource_mappings), [
+                        {"resource_type": m.resource_type, "resource_id": m.resource_id,
+                         "provider": m.provider, "remote_project": m.remote_project,
+                         "endpoint": m.endpoint, "source": m.source,
+                         "updated_at": m.updated_at} for m in fresh])
+                for m in tokens:
+                    self._tokens.put(m.key, m)
                 for m in fresh:
                     self._resources.put(m.key, m)
         except BaseException:
+            for m in tokens:
+                self._tokens.invalidate(m.key)
             for m in fresh:
                 self._resources.invalidate(m.key)
             raise
