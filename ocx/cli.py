@@ -73,9 +73,7 @@ async def _run_sim(args) -> None:
             _write_private(args.clouds_yaml, exchange.clouds_yaml())
             print(f"clouds.yaml written to {args.clouds_yaml}", file=sys.stderr, flush=True)
         if args.describe:
-            partial = args.describe.with_suffix(".partial")
-            _write_private(partial, {"control": control_url, "clouds": description})
-            partial.rename(args.describe)  # appears whole, for whoever waits for it
+            _write_private(args.describe, {"control": control_url, "clouds": description})
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -87,11 +85,14 @@ async def _run_sim(args) -> None:
 
 
 def _write_private(path: Path, document: dict) -> None:
+    """Written beside and renamed into place: whoever waits for the file sees it whole."""
     # JSON is valid YAML, and the real clients read clouds.yaml with a YAML parser.
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
-    path.chmod(0o600)
+    partial = path.with_name(path.name + ".partial")
+    partial.touch(mode=0o600)
+    partial.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    partial.chmod(0o600)
+    partial.rename(path)
 
 
 def cmd_sim(args) -> int:
