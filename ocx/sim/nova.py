@@ -1,4 +1,4 @@
-"""A simulated Nova: the compute API v2.1, with microversions up to 2.100.
+"""A simulated Nova: the compute API v2.1, with microversions up to 2.103.
 
 Servers build in the background (BUILD → ACTIVE in a fraction of a second). Like the real Nova,
 it uses the other services over HTTP with the caller's token: Glance to check images, Neutron to
@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 import aiohttp
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -73,7 +74,7 @@ class Version(NamedTuple):
 V2_0 = {"id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": "",
         "updated": "2025-07-04T12:00:00Z"}
 MIN_VERSION = Version(2, 1)
-MAX_VERSION = Version(2, 100)
+MAX_VERSION = Version(2, 103)
 VERSION_HEADER = "OpenStack-API-Version"
 # The microversion of the call being answered, read once by the middleware.
 MICROVERSION = web.RequestKey("nova_microversion", tuple)
@@ -113,9 +114,11 @@ def requested_version(headers) -> Version:
     return wanted
 
 
-def version_headers(version: Version) -> dict[str, str]:
-    return {VERSION_HEADER: f"compute {version}", LEGACY_VERSION_HEADER: str(version),
-            "Vary": f"{VERSION_HEADER}, {LEGACY_VERSION_HEADER}"}
+def version_headers(version: Version) -> CIMultiDict:
+    """Both microversion headers, and ``Vary`` on each in a header of its own, as Nova sends."""
+    return CIMultiDict([(VERSION_HEADER, f"compute {version}"),
+                        (LEGACY_VERSION_HEADER, str(version)),
+                        ("Vary", VERSION_HEADER), ("Vary", LEGACY_VERSION_HEADER)])
 
 
 # -- a small JSON-schema checker with Nova's messages -----------------------------------------
@@ -764,6 +767,8 @@ def flavor_detail(flavor: Flavor, call: Call) -> dict:
                  "rxtx_factor": 1.0,
                  # Before 2.75 a flavor without swap said "" instead of 0.
                  "swap": flavor.swap if flavor.swap or call.at_least("2.75") else ""})
+    if call.at_least("2.102"):  # gone, as their filters and sort key
+        del body["OS-FLV-DISABLED:disabled"], body["rxtx_factor"]
     if call.at_least("2.61"):
         body["extra_specs"] = dict(flavor.extra_specs)
     return body
@@ -1005,6 +1010,15 @@ class ServerQuery:
     empty: bool = False  # a filter no server can match (an unknown status before 2.38)
 
 
+def refuse_extra_query(query: dict[str, list[str]], allowed: Iterable[str]) -> None:
+    """A query schema without ``additionalProperties``: 400 naming the others, sorted."""
+    extra = sorted(k for k in query if k not in allowed)
+    if extra:
+        verb = "was" if len(extra) == 1 else "were"
+        raise SimError(400, "Additional properties are not allowed "
+                            f"({', '.join(repr(e) for e in extra)} {verb} unexpected)")
+
+
 def _query_error(key: str, value: str, message: str) -> SimError:
     return SimError(400, SchemaError((key,), value, message).query_detail())
 
@@ -1191,20 +1205,19 @@ def select_flavors(query: dict[str, list[str]], version: Version, is_admin: bool
                    max_limit: int = 1000) -> FlavorPage:
     """The flavors a ``GET /flavors`` query asks for, with Nova's answers to bad queries."""
     if version >= v("2.75"):
-        extra = [k for k in query if k not in ("sort_key", "sort_dir", "limit", "marker",
-                                               "is_public", "minRam", "minDisk")]
-        if extra:
-            verb = "was" if len(extra) == 1 else "were"
-            raise SimError(400, "Additional properties are not allowed "
-                                f"({', '.join(repr(e) for e in extra)} {verb} unexpected)")
+        refuse_extra_query(query, ("sort_key", "sort_dir", "limit", "marker", "is_public",
+                                   "minRam", "minDisk", *(["name"] if version >= v("2.102")
+                                                          else [])))
     last = {k: vals[-1] for k, vals in query.items()}
     sort_key, sort_dir = last.get("sort_key", "flavorid"), last.get("sort_dir", "asc")
-    if sort_key not in FLAVOR_SORT_KEYS:
-        raise _query_error("sort_key", sort_key,
-                           f"{sort_key!r} is not one of {FLAVOR_SORT_KEYS!r}")
+    sort_keys = [k for k in FLAVOR_SORT_KEYS if k != "rxtx_factor" or version < v("2.102")]
+    if sort_key not in sort_keys:
+        raise _query_error("sort_key", sort_key, f"{sort_key!r} is not one of {sort_keys!r}")
     if sort_dir not in ("asc", "desc"):
         raise _query_error("sort_dir", sort_dir, f"{sort_dir!r} is not one of ['asc', 'desc']")
     rows = [f.row() for f in FLAVORS.values()]
+    if "name" in last:  # Nova filters on it whenever its query schema lets it through
+        rows = [r for r in rows if r["name"] == last["name"]]
     for param, column in (("minRam", "memory_mb"), ("minDisk", "root_gb")):
         if param in last:
             try:
@@ -1497,9 +1510,10 @@ async def microversion_middleware(request: web.Request, handler):
     try:
         response = await handler(request)
     except SimError as err:
-        err.headers.update(headers)
+        err.headers = CIMultiDict(err.headers)
+        err.headers.extend(headers)
         raise
-    response.headers.update(headers)
+    response.headers.extend(headers)
     return response
 
 
@@ -1645,8 +1659,9 @@ def invalid_state(action: str, inst: Instance, attr: str) -> SimError:
 
 def render_nova_fault(err: SimError, request: web.Request | None = None) -> web.Response:
     """Nova's faults: Cinder's form, with the charset named in the content type."""
-    return web.Response(body=dumps(fault_body(err)), status=err.status,
-                        headers={**err.headers, "Content-Type": "application/json; charset=UTF-8"})
+    headers = CIMultiDict(err.headers)
+    headers["Content-Type"] = "application/json; charset=UTF-8"
+    return web.Response(body=dumps(fault_body(err)), status=err.status, headers=headers)
 
 
 class NovaService(SimService):
@@ -1765,6 +1780,12 @@ class NovaService(SimService):
                      url_project=url_project, request_id=request[REQUEST_ID])
 
     @staticmethod
+    def _strict_query(request: web.Request, call: Call) -> None:
+        """Since 2.102 a call whose query schema names no parameter takes none."""
+        if call.at_least("2.102"):
+            refuse_extra_query(_multi(request), ())
+
+    @staticmethod
     def _context(call: Call) -> dict:
         """The request context that goes with a notification (never the token)."""
         token = call.token
@@ -1838,6 +1859,7 @@ class NovaService(SimService):
 
     async def show_flavor(self, request: web.Request) -> web.Response:
         call = self._call(request)
+        self._strict_query(request, call)
         flavor_id = request.match_info["flavor_id"]
         flavor = FLAVORS.get(flavor_id)
         if flavor is None:
@@ -1937,12 +1959,13 @@ class NovaService(SimService):
     # -- availability zones, limits --------------------------------------------------------
 
     async def list_zones(self, request: web.Request) -> web.Response:
-        self._call(request)
+        self._strict_query(request, self._call(request))
         return json_response({"availabilityZoneInfo": [
             {"zoneName": ZONE, "zoneState": {"available": True}, "hosts": None}]})
 
     async def list_zones_detail(self, request: web.Request) -> web.Response:
         call = self._call(request)
+        self._strict_query(request, call)
         if not call.is_admin:
             raise SimError(403, "Policy doesn't allow os_compute_api:os-availability-zone:"
                                 "detail to be performed.")
@@ -2010,16 +2033,19 @@ class NovaService(SimService):
 
     async def show_server(self, request: web.Request) -> web.Response:
         call = self._call(request)
+        self._strict_query(request, call)
         inst = self._instance(call, request.match_info["server_id"])
         return json_response({"server": server_detail(inst, call)})
 
     async def list_ips(self, request: web.Request) -> web.Response:
         call = self._call(request)
+        self._strict_query(request, call)
         inst = self._instance(call, request.match_info["server_id"])
         return json_response({"addresses": _plain_addresses(addresses_view(inst))})
 
     async def show_ips(self, request: web.Request) -> web.Response:
         call = self._call(request)
+        self._strict_query(request, call)
         inst = self._instance(call, request.match_info["server_id"])
         network = request.match_info["network"]
         addresses = _plain_addresses(addresses_view(inst))
@@ -2604,6 +2630,8 @@ class NovaService(SimService):
         inst.bdms.append(bdm)
         inst.touch()
         self._spawn(self._finish_attach(inst, bdm, call.token, self._context(call)))
+        if call.at_least("2.101"):
+            return web.Response(status=202)  # the attachment is asynchronous: no body
         created: dict[str, Any] = {"id": volume_id, "serverId": inst.uuid,
                                    "volumeId": volume_id, "device": device}
         if call.at_least("2.70"):

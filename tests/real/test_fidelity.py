@@ -3,7 +3,8 @@
 Each call is made twice, straight to cloud A's service and through OCX, and the two answers are
 compared: the status, the headers a client reads (content type, microversion, ``Vary``,
 ``Location``, ``WWW-Authenticate``) and the body field by field. URLs differ by nature (OCX's
-own in place of the service's): the normaliser puts one placeholder for either root.
+own in place of the service's): the normaliser puts one placeholder for either root. Ids need
+none: both calls reach the same service of A, for the same user and project.
 
 Version documents through OCX are combined over A and B: the versions both serve, each with
 the microversion range both serve. A and B run the same release, so that range is A's own and

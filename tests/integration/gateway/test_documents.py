@@ -83,3 +83,60 @@ def test_a_version_document_asked_with_a_bad_token_answers_as_without_one(ocx_en
     listing = requests.get(f"{ocx_env.url}/volume/v3/volumes",
                            headers={"X-Auth-Token": "not-a-token"}, timeout=10)
     assert listing.status_code == 401
+
+
+# -- version documents as the services give them ------------------------------------------------
+
+def test_cinders_v3_document_wants_a_token_through_ocx_as_at_cinder(ocx_env, token):
+    """keystoneauth's first, tokenless call: Cinder answers 401 at /v3/ and the client asks
+    again with its token. Through OCX the same, even once a combined document is kept."""
+    with_token = requests.get(f"{ocx_env.url}/volume/v3/", headers={"X-Auth-Token": token},
+                              timeout=10)
+    assert with_token.status_code == 200
+    assert with_token.json()["versions"][0]["links"][-1]["href"] == f"{ocx_env.url}/volume/v3/"
+    for sent in ({}, {"X-Auth-Token": "not-a-token"}):
+        anonymous = requests.get(f"{ocx_env.url}/volume/v3/", headers=sent, timeout=10)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["WWW-Authenticate"].startswith('Keystone uri="http')
+
+
+def test_a_trailing_slash_is_passed_on_so_v3_redirects_once(ocx_env, token):
+    bare = requests.get(f"{ocx_env.url}/volume/v3", headers={"X-Auth-Token": token},
+                        timeout=10, allow_redirects=False)
+    assert bare.status_code == 302 and bare.headers["Location"] == f"{ocx_env.url}/volume/v3/"
+    assert requests.get(f"{ocx_env.url}/volume/v3", headers={"X-Auth-Token": token},
+                        timeout=10).status_code == 200
+
+
+def test_neutrons_resource_list_is_not_taken_for_a_version_list(ocx_env, token):
+    resources = requests.get(f"{ocx_env.url}/network/v2.0/", headers={"X-Auth-Token": token},
+                             timeout=10).json()
+    assert set(resources) == {"resources"}
+    assert requests.get(f"{ocx_env.url}/network/v2.0", headers={"X-Auth-Token": token},
+                        timeout=10).status_code == 404
+
+
+def test_statuses_are_kept_and_every_vary_value_too(ocx_env, token):
+    v2 = requests.get(f"{ocx_env.url}/compute/v2/", headers={"X-Auth-Token": token},
+                      timeout=10).json()["version"]
+    assert v2["id"] == "v2.0" and v2["status"] == "DEPRECATED"
+    for path in ("/v2.1/", "/v2.1/servers"):
+        resp = requests.get(f"{ocx_env.url}/compute{path}", headers={"X-Auth-Token": token},
+                            timeout=10)
+        # Nova sends a Vary header for each: a combined or merged answer keeps both.
+        assert resp.raw.headers.getlist("Vary") == ["OpenStack-API-Version",
+                                                    "X-OpenStack-Nova-API-Version"], path
+
+
+def test_discovery_with_a_token_is_served_from_home_once_combined(ocx_env, token):
+    """Every client discovers the services as it starts: once combined, the document is given
+    with home's answer alone, without a K2K exchange with every provider."""
+    url = f"{ocx_env.url}/volume/v3/"
+    combined = requests.get(url, headers={"X-Auth-Token": token}, timeout=10)
+    ocx_env.reset_calls()
+    again = requests.get(url, headers={"X-Auth-Token": token,
+                                       "OpenStack-API-Version": "volume 3.50"}, timeout=10)
+    assert again.json() == combined.json()
+    assert again.headers["OpenStack-API-Version"] == "volume 3.50"  # home's, for this call
+    assert "cinder" in ocx_env.calls("home")
+    assert not {"cinder", "keystone"} & set(ocx_env.calls("sp1")) | set(ocx_env.calls("sp2"))

@@ -102,13 +102,13 @@ def test_the_root_and_the_version_documents_need_no_token(nova):
     assert versions["v2.0"] == {"id": "v2.0", "status": "DEPRECATED", "version": "",
                                 "min_version": "", "updated": "2025-07-04T12:00:00Z",
                                 "links": [{"rel": "self", "href": nova.url + "/v2/"}]}
-    assert versions["v2.1"] == {"id": "v2.1", "status": "CURRENT", "version": "2.100",
+    assert versions["v2.1"] == {"id": "v2.1", "status": "CURRENT", "version": "2.103",
                                 "min_version": "2.1", "updated": "2013-07-23T11:33:21Z",
                                 "links": [{"rel": "self", "href": nova.url + "/v2.1/"}]}
     for path in ("/v2.1", "/v2.1/"):
         resp = requests.get(nova.url + path, timeout=10)
         doc = resp.json()["version"]
-        assert (doc["id"], doc["min_version"], doc["version"]) == ("v2.1", "2.1", "2.100")
+        assert (doc["id"], doc["min_version"], doc["version"]) == ("v2.1", "2.1", "2.103")
         assert doc["links"][0] == {"rel": "self", "href": nova.url + "/v2.1/"}
         assert resp.headers["OpenStack-API-Version"] == "compute 2.1"
     for path in ("/v2", "/v2/"):
@@ -162,14 +162,14 @@ def test_microversions_are_echoed_and_out_of_range_ones_refused(nova):
     assert nova.call("GET", "/v2.1/flavors", version="2.60").headers[
         "OpenStack-API-Version"] == "compute 2.60"
     assert nova.call("GET", "/v2.1/flavors", version="latest").headers[
-        "OpenStack-API-Version"] == "compute 2.100"
+        "OpenStack-API-Version"] == "compute 2.103"
     legacy = nova.call("GET", "/v2.1/flavors", headers={"X-OpenStack-Nova-API-Version": "2.5"})
     assert legacy.headers["X-OpenStack-Nova-API-Version"] == "2.5"
     too_new = nova.call("GET", "/v2.1/flavors", version="2.200")
     assert too_new.status_code == 406
     assert too_new.json() == {"computeFault": {
         "code": 406, "message": "Version 2.200 is not supported by the API. Minimum is 2.1 and "
-                                "maximum is 2.100."}}
+                                "maximum is 2.103."}}
     garbled = nova.call("GET", "/v2.1/flavors", version="2.x")
     assert garbled.status_code == 400
     assert garbled.json()["badRequest"]["message"] == (
@@ -458,7 +458,38 @@ def test_attaching_and_detaching_a_volume_goes_through_cinders_attachments(nova)
                                     f"{volume.id}")
     assert not_attached.json()["itemNotFound"]["message"] == (
         f"Instance {server.id} is not attached to volume {volume.id}")
+    # Since 2.101 the attachment is answered 202, with no body.
+    accepted = nova.call("POST", f"/v2.1/servers/{server.id}/os-volume_attachments",
+                         json={"volumeAttachment": {"volumeId": volume.id}}, version="2.101")
+    assert (accepted.status_code, accepted.content) == (202, b"")
+    nova.wait_volume(volume.id, "in-use")
+    nova.demo.compute.delete_volume_attachment(server, volume.id)
+    nova.wait_volume(volume.id, "available")
     nova.demo.block_storage.delete_volume(volume)
+
+
+def test_since_2_102_flavors_lose_two_fields_and_gain_a_name_filter(nova):
+    def detail(version: str, query: str = "") -> requests.Response:
+        return nova.call("GET", f"/v2.1/flavors/detail{query}", version=version)
+
+    assert {"rxtx_factor", "OS-FLV-DISABLED:disabled"} <= set(detail("2.101").json()[
+        "flavors"][0])
+    flavors = detail("2.102", "?name=m1.nano").json()["flavors"]
+    assert [f["name"] for f in flavors] == ["m1.nano"]
+    assert not {"rxtx_factor", "OS-FLV-DISABLED:disabled"} & set(flavors[0])
+    assert detail("2.101", "?name=m1.nano").status_code == 400  # not in 2.75's query schema
+    assert "rxtx_factor" in detail("2.102", "?sort_key=rxtx_factor").json()["badRequest"][
+        "message"]
+
+
+def test_since_2_102_calls_whose_schema_names_no_parameter_take_none(nova):
+    missing = str(uuid.uuid4())
+    refused = nova.call("GET", f"/v2.1/servers/{missing}?foo=1&bar=2", version="2.102")
+    assert refused.json() == {"badRequest": {"code": 400, "message": (
+        "Additional properties are not allowed ('bar', 'foo' were unexpected)")}}
+    assert nova.call("GET", f"/v2.1/servers/{missing}?foo=1", version="2.101").status_code == 404
+    zones = nova.call("GET", "/v2.1/os-availability-zone?foo=1", version="2.102")
+    assert zones.status_code == 400
 
 
 def test_bad_create_requests_get_novas_answers_and_create_nothing(nova):

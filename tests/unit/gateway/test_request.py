@@ -41,6 +41,17 @@ def test_version_documents():
         assert p("GET", path).is_version_document, path
 
 
+def test_a_trailing_slash_is_sent_on_as_it_came():
+    # The services tell them apart: Cinder's /v3 redirects to /v3/, Neutron's /v2.0 is 404.
+    assert p("GET", "/volume/v3/").path_for(None) == "/v3/"
+    assert p("GET", "/volume/v3").path_for(None) == "/v3"
+    assert p("GET", f"/compute/v2.1/{P}/").path_for("f" * 32) == f"/v2.1/{'f' * 32}/"
+    assert p("GET", "/network/v2.0/networks/").path_for(None) == "/v2.0/networks/"
+    assert p("GET", "/compute/").path_for(None) == p("GET", "/compute").path_for(None) == "/"
+    assert p("GET", "/image/v2/images/").replace(method="HEAD").path_for(None) == \
+        "/v2/images/"
+
+
 def test_names_with_spaces_survive_the_round_trip():
     r = p("GET", "/image/v2/images/my%20image")
     assert r.resource_id == "my image"

@@ -46,6 +46,21 @@ def test_glance_versions_every_cloud_lists_and_the_newest_of_them_is_current():
                                     {"id": "v2.9", "status": "SUPPORTED"}]
 
 
+def test_statuses_stay_the_home_clouds_when_its_current_version_is_kept():
+    # Nova's v2.0 document: DEPRECATED, with no microversions, and no CURRENT to replace.
+    v2 = {"id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": ""}
+    combined = Versions().combine(get("/compute/v2/"), [("home", {"version": v2}),
+                                                        ("sp1", {"version": v2})], LOCAL)
+    assert combined == {"version": v2}
+
+
+def test_a_document_that_lists_no_versions_is_home_s_as_it_is():
+    # Neutron's /v2.0/ lists its resources: not a version list, nothing to combine.
+    resources = {"resources": [{"name": "network", "collection": "networks"}]}
+    assert Versions().combine(get("/network/v2.0/"), [("home", resources),
+                                                      ("sp1", resources)], LOCAL) == resources
+
+
 def test_network_extensions_every_cloud_has_or_with_the_switch_any_cloud_has():
     def neutron(*aliases):
         return {"extensions": [{"alias": a, "name": a} for a in aliases]}
