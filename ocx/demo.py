@@ -1,15 +1,22 @@
-"""`ocx demo`: three simulated clouds and OCX in front of them, ready for the real clients.
+"""`ocx demo`: three simulated clouds, OCX in front of them, and an OCX in each provider.
 
 The clouds (``home``, the K2K identity provider, and the service providers ``sp1`` and
-``sp2``) run in a child process (``ocx sim``); OCX runs in this one. OCX is put in the home
-catalog, and a ``clouds.yaml`` is written with the cloud ``ocx`` (the demo user of the home
-cloud, through OCX) and ``home``, ``sp1``, ``sp2`` going direct, so that what is created directly
-is what OCX must find.
+``sp2``) run in a child process (``ocx sim``); the OCXs run in this one:
+
+- the user's OCX (home's Keystone, every cloud a provider), put in the home catalog;
+- an OCX of ``sp1`` and one of ``sp2`` (seed 000's topology): each cloud's Nova reaches Cinder
+  and Glance through its own cloud's OCX, peered with the user's OCX, which injects what that
+  Nova needs to use a volume or an image of the other provider.
+
+A ``clouds.yaml`` is written with the cloud ``ocx`` (the demo user of the home cloud, through
+OCX) and ``home``, ``sp1``, ``sp2`` going direct, so that what is created directly is what OCX
+must find.
 """
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -48,15 +55,63 @@ async def start_clouds(describe: Path) -> tuple[asyncio.subprocess.Process, dict
 
 
 def gateway_config(described: dict, port: int, state_dir: Path) -> str:
-    home = described["clouds"]["home"]
+    """The user's OCX alone: home's Keystone, every cloud of home's a provider, no peers."""
+    providers = ", ".join(providers_of(described))
+    return ocx_config(described, "home", port, state_dir, [f"providers = {providers}"])
+
+
+def providers_of(described: dict) -> list[str]:
+    return [name for name, cloud in described["clouds"].items() if cloud["idp"] == "home"]
+
+
+def ocx_config(described: dict, keystone: str, port: int, state_dir: Path,
+               lines: list[str]) -> str:
+    """An OCX whose home is cloud ``keystone``, with its service user there."""
+    home = described["clouds"][keystone]
     service = home["users"]["ocx"]
-    providers = [name for name, cloud in described["clouds"].items() if cloud["idp"] == "home"]
     return "\n".join([
         "[DEFAULT]", "bind_host = 127.0.0.1", f"bind_port = {port}",
-        f"providers = {', '.join(providers)}", f"state_dir = {state_dir}", "",
+        f"state_dir = {state_dir}", *lines, "",
         "[keystone]", f"auth_url = {home['auth_url']}", "username = ocx",
         f"password = {service['password']}", f"project_name = {service['project']}",
         "home_interface = internal", ""])
+
+
+USER_OCX = "user-ocx"
+
+
+def peered_configs(described: dict, ports: dict[str, int], work: Path) -> dict[str, str]:
+    """The configuration of each OCX, by the cloud it stands in front of (``home``: the
+    user's). A secret of its own for each pair of peers."""
+    providers = providers_of(described)
+    secret = {p: secrets.token_urlsafe(24) for p in providers}
+    user = [f"providers = {', '.join(providers)}", f"peer_name = {USER_OCX}",
+            f"peers = {', '.join(f'{p}-ocx' for p in providers)}"]
+    for p in providers:
+        user += ["", f"[peer:{p}-ocx]", f"url = http://127.0.0.1:{ports[p]}", f"fronts = {p}",
+                 f"secret = {secret[p]}"]
+    configs = {"home": ocx_config(described, "home", ports["home"], work / "home", user)}
+    for p in providers:
+        # Every other provider, not home: to this OCX, "home" is its own cloud.
+        others = [o for o in providers if o != p]
+        configs[p] = ocx_config(described, p, ports[p], work / p, [
+            f"peer_name = {p}-ocx", f"peers = {USER_OCX}", "", f"[peer:{USER_OCX}]",
+            f"secret = {secret[p]}", f"accept_providers = {', '.join(others)}"])
+    return configs
+
+
+async def through_own_ocx(control: str, cloud: str, ocx_url: str) -> None:
+    """``cloud``'s Nova calls Cinder and Glance, and its Cinder calls Glance (a volume made
+    from an image), through ``ocx_url`` from now on."""
+    import aiohttp
+
+    settings = {"nova.cinder_url": f"{ocx_url}/volume/v3/%(project_id)s",
+                "nova.glance_url": f"{ocx_url}/image", "cinder.glance_url": f"{ocx_url}/image"}
+    async with aiohttp.ClientSession() as session:
+        async with session.patch(f"{control}/clouds/{cloud}/settings", json=settings) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"the simulated {cloud} refused its settings: "
+                                   f"{await resp.text()}")
 
 
 def clouds_yaml(described: dict, ocx_url: str) -> dict:
@@ -98,26 +153,43 @@ async def run(clouds_yaml_path: Path, port: int | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        port = port or free_port()
-        conf_path = work / "ocx.conf"
-        conf_path.write_text(gateway_config(described, port, work / "state"))
-        os.chmod(conf_path, 0o600)
-        conf = config.load(str(conf_path))
-        ocx_url = config.public_url(conf)
-        await register_ocx(ksa.session(conf.call_timeout, service_auth(conf)),
-                           conf.keystone.auth_url, ocx_url)
+        ports = {name: free_port() for name in described["clouds"]}
+        ports["home"] = port or ports["home"]
+        confs = {}
+        for cloud, text in peered_configs(described, ports, work / "state").items():
+            path = work / f"ocx-{cloud}.conf"
+            path.write_text(text)
+            os.chmod(path, 0o600)
+            confs[cloud] = config.load(str(path))
+        user = confs["home"]
+        ocx_url = config.public_url(user)
+        await register_ocx(ksa.session(user.call_timeout, service_auth(user)),
+                           user.keystone.auth_url, ocx_url)
+        peers = {cloud: config.public_url(conf) for cloud, conf in confs.items()
+                 if cloud != "home"}
+        for cloud, url in peers.items():
+            await through_own_ocx(described["control"], cloud, url)
         write_private(clouds_yaml_path, clouds_yaml(described, ocx_url))
         write_private(clouds_yaml_path.parent / "ocx-demo.json",
-                      {"ocx": ocx_url, "control": described["control"],
-                       "config": str(conf_path), "services": service_urls(described)})
-        server = asyncio.create_task(serve(conf, ready=lambda url: print(
-            f"OCX ready: {url}", flush=True)))
+                      {"ocx": ocx_url, "peers": peers, "control": described["control"],
+                       "config": str(work / "ocx-home.conf"),
+                       "services": service_urls(described)})
+        started = set()
+
+        def ready(url: str) -> None:
+            started.add(url)
+            if len(started) == len(confs):
+                print(f"OCX ready: {ocx_url}", flush=True)
+
+        servers = [asyncio.create_task(serve(conf, ready=ready)) for conf in confs.values()]
         waiter = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({server, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        server.cancel()
-        await asyncio.gather(server, return_exceptions=True)
-        if server in done and server.exception():
-            raise server.exception()
+        done, _ = await asyncio.wait({*servers, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        for server in servers:
+            server.cancel()
+        await asyncio.gather(*servers, return_exceptions=True)
+        for server in servers:
+            if server in done and server.exception():
+                raise server.exception()
     finally:
         if sim.returncode is None:
             sim.send_signal(signal.SIGTERM)

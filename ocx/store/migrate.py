@@ -6,11 +6,15 @@ applications' Alembic tables too).
 
 Several workers may start at once with ``migrate=True``: an upgrade holds a lock for its whole
 transaction (a PostgreSQL advisory lock; on SQLite the write lock, taken up front), so the
-second worker waits, then finds the schema current and does nothing.
+second worker waits, then finds the schema current and does nothing. Within one process
+(``ocx demo`` runs several OCXs) upgrades also take turns: Alembic's ``context`` and ``op``
+are module-wide, so two migrations interleaving on one event loop would mix them up.
 """
 from __future__ import annotations
 
+import asyncio
 import os
+import weakref
 
 from alembic import command
 from alembic.config import Config
@@ -85,8 +89,12 @@ async def check(engine: AsyncEngine) -> None:
                                f"needs {needed}: run `ocx db upgrade`")
 
 
+_turns: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop → asyncio.Lock
+
+
 async def _run(engine: AsyncEngine, step, revision: str) -> None:
-    async with engine.connect() as conn:
+    turn = _turns.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with turn, engine.connect() as conn:
         await _lock(conn)
         await conn.run_sync(_in_alembic, step, revision)
         await conn.commit()

@@ -154,3 +154,34 @@ def test_creates_that_name_a_provider_land_there_and_are_then_reached_directly(
     demo.reset_calls(other)
     assert {kind: through[kind](made.ids[kind]).name for kind in KINDS} == made.names
     assert not set(demo.calls(other)) & set(SERVICES)
+
+
+def test_the_demo_joins_clouds_through_their_own_ocxs(demo):
+    """Seed 000's topology as the demo runs it: a server made in sp1 (``NAME@sp1``) from an
+    image of sp2, and a volume of sp2 attached to it, with the unmodified client through OCX.
+    sp1's Nova reads the image and attaches the volume through sp1's own OCX."""
+    sp2 = demo.connect("sp2")
+    image = sp2.image.create_image(name="peered-image", disk_format="raw",
+                                   container_format="bare", data=os.urandom(4096))
+    server, volume = demo.openstack(
+        "ocx",
+        f"server create --flavor m1.nano --image {image.id} --nic none peered-vm@sp1 -f json",
+        "volume create --size 1 peered-data@sp2 -f json")
+    try:
+        assert (server["name"], volume["name"]) == ("peered-vm", "peered-data")
+        sp1 = demo.connect("sp1").compute
+        booted = sp1.wait_for_server(sp1.get_server(server["id"]), interval=0.1, wait=30)
+        assert booted.image["id"] == image.id
+        sp2.block_storage.wait_for_status(sp2.block_storage.get_volume(volume["id"]),
+                                          "available", interval=0.1, wait=30)
+        demo.openstack("ocx", f"server add volume {server['id']} {volume['id']} -f json")
+        attached = sp2.block_storage.wait_for_status(
+            sp2.block_storage.get_volume(volume["id"]), "in-use", interval=0.1, wait=30)
+        assert [a["server_id"] for a in attached.attachments] == [server["id"]]
+    finally:
+        # Deleted through OCX: sp1's Nova detaches the volume through sp1's OCX first.
+        demo.openstack("ocx", f"server delete {server['id']}")
+        sp2.block_storage.wait_for_status(sp2.block_storage.get_volume(volume["id"]),
+                                          "available", interval=0.1, wait=30)
+        demo.openstack("ocx", f"volume delete {volume['id']}")
+        sp2.image.delete_image(image.id)
