@@ -41,6 +41,10 @@ class ApiRequest:
     listing: bool = False             # GET of a collection (or its "detail")
     detail: bool = False              # the "detail" form of a listing
     body: bytes | None = field(default=None, repr=False)  # None: not read (streamed or empty)
+    # The path ended with a slash, which the services tell apart (Cinder's ``/v3`` redirects
+    # to ``/v3/``, Neutron lists its resources at ``/v2.0/`` and answers 404 at ``/v2.0``,
+    # Nova's ``/v2.1/servers/`` is 404): providers get the path the caller sent.
+    trailing_slash: bool = False
 
     @classmethod
     def own(cls, method: str, service: str, project_id: str, collection: str,
@@ -76,4 +80,6 @@ class ApiRequest:
         elif self.detail:
             parts.append("detail")
         parts.extend(self.subpath)
-        return "/" + "/".join(parts) if parts else "/"
+        if not parts:
+            return "/"
+        return "/" + "/".join(parts) + ("/" if self.trailing_slash else "")

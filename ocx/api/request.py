@@ -8,7 +8,6 @@ optional project come a collection, an optional resource id and what follows it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import unquote
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
@@ -30,20 +29,6 @@ class ParseError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True)
-class ParsedRequest(ApiRequest):
-    """A call as it came in: also whether its path ended with a slash, which the services tell
-    apart (Cinder's ``/v3`` redirects to ``/v3/``, Neutron lists its resources at ``/v2.0/``
-    and answers 404 at ``/v2.0``, Nova's ``/v2.1/servers/`` is 404): the providers get the path
-    the caller sent."""
-
-    trailing_slash: bool = False
-
-    def path_for(self, project_id: str | None) -> str:
-        path = super().path_for(project_id)
-        return path + "/" if self.trailing_slash and path != "/" else path
-
-
 def _segments(raw_path: str) -> list[str]:
     """Path segments, still percent-encoded; dot segments are refused, not resolved."""
     segments = [s for s in raw_path.split("/") if s]
@@ -55,7 +40,7 @@ def _segments(raw_path: str) -> list[str]:
 
 
 def parse(method: str, raw_path: str, query: MultiDict | MultiDictProxy,
-          headers: CIMultiDict | CIMultiDictProxy, body: bytes | None = None) -> ParsedRequest:
+          headers: CIMultiDict | CIMultiDictProxy, body: bytes | None = None) -> ApiRequest:
     """Parse ``/{service}/{version}[/{project}]/{collection}[/{id}[/...]]``."""
     segments = _segments(raw_path)
     if not segments or segments[0] not in SERVICES:
@@ -78,9 +63,9 @@ def parse(method: str, raw_path: str, query: MultiDict | MultiDictProxy,
     elif rest:
         # Under the service root only version documents live (e.g. Glance's /versions).
         collection, subpath = unquote(rest[0]), tuple(rest[1:])
-    return ParsedRequest(method=method, service=service, version=version, project_id=project,
-                         collection=collection, resource_id=resource_id, subpath=subpath,
-                         query=MultiDictProxy(MultiDict(query)),
-                         headers=CIMultiDictProxy(CIMultiDict(headers)),
-                         listing=listing, detail=detail, body=body,
-                         trailing_slash=len(segments) > 1 and raw_path.endswith("/"))
+    return ApiRequest(method=method, service=service, version=version, project_id=project,
+                      collection=collection, resource_id=resource_id, subpath=subpath,
+                      query=MultiDictProxy(MultiDict(query)),
+                      headers=CIMultiDictProxy(CIMultiDict(headers)),
+                      listing=listing, detail=detail, body=body,
+                      trailing_slash=len(segments) > 1 and raw_path.endswith("/"))

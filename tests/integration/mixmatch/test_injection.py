@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+import aiohttp
 import orjson
 import pytest
 import requests
@@ -12,7 +13,7 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
 from ocx.config import PeerConfig
-from ocx.learn.injection import PATH, signature
+from ocx.learn.injection import PATH, encode, signature
 from ocx.learn.peers import PeerClient, PeerRefused
 from ocx.store import ResourceMapping, TokenMapping
 from ocx.store.models import token_hash
@@ -43,7 +44,6 @@ def mappings(sp1: Login, sp2: Login, volume_id: str, *, provider: str = "sp2"):
 def inject(exchange, tokens, resources, *, secret: str | None = None, auth: str = "secret",
            me: str = "user-ocx", service_token: str | None = None) -> None:
     """The user's OCX's own client, run on the clouds' loop, injecting into sp1's OCX."""
-    import aiohttp
 
     peer = PeerConfig(name="sp1-ocx", url=exchange.sp1_ocx.url, fronts=("sp1",),
                       secret=exchange.secret if secret is None else secret, auth=auth,
@@ -190,6 +190,5 @@ def test_a_malformed_injection_is_a_400_that_says_what_is_wrong(exchange, sp2_vo
 
 
 def _document(tokens, resources) -> bytes:
-    from ocx.learn.injection import encode
 
     return encode(tokens, resources)
