@@ -21,7 +21,12 @@ AGGREGATORS = ("server-aggregator", "flavor-aggregator", "keypair-aggregator",
                "router-aggregator", "security-group-aggregator", "version-aggregator",
                "network-extension-aggregator", "limits-aggregator", "quota-aggregator")
 # Resources of different clouds used together (ocx/extensions/mixmatch.py).
-MIXMATCH = ("follow-parent", "attach-across-clouds", "boot-across-clouds")
+MIXMATCH = ("name-routing", "follow-parent", "attach-across-clouds", "boot-across-clouds")
+# One network across several clouds (ocx/extensions/spanning.py), after follow-parent.
+SPANNING = ("spanning-networks",)
+# Volume create on boot (ocx/extensions/bootvolume.py): last, so that no extension after it
+# can refuse a boot once its volumes are made.
+BOOT_VOLUME = ("boot-volume",)
 
 default_opts = [
     cfg.HostAddressOpt("bind_host", default="127.0.0.1",
@@ -48,7 +53,7 @@ default_opts = [
                help="The event loop: uvloop (libuv, faster) or Python's own."),
     cfg.IntOpt("max_connections_per_provider", default=100, min=1,
                help="Keep-alive connections kept open to each provider."),
-    cfg.ListOpt("extensions", default=list(AGGREGATORS + MIXMATCH),
+    cfg.ListOpt("extensions", default=list(AGGREGATORS + MIXMATCH + SPANNING + BOOT_VOLUME),
                 help="Extensions to load (names of `ocx.extensions` entry points), in the "
                      "order their hooks run. The aggregators make one listing of every "
                      "cloud's resources; leave one out and that listing goes to one cloud."),
@@ -90,6 +95,11 @@ keystone_opts = [
                     "(never beyond its expiry)."),
     cfg.IntOpt("refusal_cache_seconds", default=5, min=0,
                help="How long a token Keystone refused is refused without asking again."),
+    cfg.ListOpt("service_token_roles", default=["service"],
+                help="Roles that make an X-Service-Token a home service's (as "
+                     "keystonemiddleware's option of that name): for such a token OCX sends a "
+                     "K2K provider a service token of its own user there, since the home "
+                     "service's token means nothing to that provider."),
 ]
 
 store_opts = [
@@ -104,6 +114,16 @@ store_opts = [
     cfg.IntOpt("cache_size", default=100_000, min=0,
                help="Mappings kept in memory so that look-ups on the hot path skip the "
                     "database."),
+]
+
+spanning_opts = [
+    cfg.ListOpt("vni_ranges", default=["4096:8191"],
+                help="VXLAN network identifiers OCX hands out to spanning networks (a network "
+                     "created with \"ocx:spanning\": true gets the same VNI in every cloud "
+                     "it reaches), as FIRST:LAST pairs like ML2's vni_ranges. Keep them apart "
+                     "from the tenant ranges of every provider's ML2. A VNI is never handed "
+                     "out twice, even after its network is deleted; when they are used up, "
+                     "creating a spanning network is refused (503)."),
 ]
 
 provider_opts = [
@@ -146,6 +166,7 @@ peer_opts = [
 def list_opts():
     """For oslo-config-generator (``ocx.config`` namespace)."""
     return [(None, default_opts), ("keystone", keystone_opts), ("store", store_opts),
+            ("spanning", spanning_opts),
             ("provider:name", provider_opts), ("peer:name", peer_opts)]
 
 
@@ -174,6 +195,7 @@ def load(path: str | None = None, args: list[str] | None = None) -> cfg.ConfigOp
     conf.register_opts(default_opts)
     conf.register_opts(keystone_opts, group="keystone")
     conf.register_opts(store_opts, group="store")
+    conf.register_opts(spanning_opts, group="spanning")
     conf(args=args or [], project="ocx", default_config_files=[path] if path else [],
          default_config_dirs=[])
     for name in conf.providers:

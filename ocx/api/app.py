@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
@@ -62,6 +62,7 @@ class Stages:
     via: str                   # this OCX's id in X-OCX-Via (loop guard)
     listing: ListingSettings
     reachable: Sequence[str] = ()  # providers reached only with a peer's injected mappings
+    voucher: object = None     # identity.vouch.ServiceVoucher: token_at(service_token, provider)
 
 
 def _wants_body(request: web.Request) -> bool:
@@ -124,6 +125,8 @@ class Gateway:
                 if call.plan.kind is planning.Kind.AGGREGATE:
                     call.response = await self._aggregate(call)       # credit, execute, shape
                 else:
+                    if call.request.body is not None:
+                        body = call.request.body  # as the extensions left it
                     answer = await self._execute(call, body)                      # credit, execute
                     call.response = shape(call.request, answer, self._base(api.service),  # shape
                                           caller.project_id, call.plan.learn)
@@ -227,14 +230,23 @@ class Gateway:
             collection, resource_id, answer.provider, answer.remote_project, None, "search")])
         return Located(answer.provider, answer.remote_project)
 
-    async def _credit(self, caller, provider: str) -> Credentials:
-        return await self.s.mapper.credentials(caller, provider)
+    async def _credit(self, caller, provider: str, service_token: str | None = None
+                      ) -> Credentials:
+        """The caller's credentials at ``provider``; with the service token OCX vouches with
+        there when the call carries a home service's (``service_token``)."""
+        credentials = await self.s.mapper.credentials(caller, provider)
+        if service_token and self.s.voucher is not None:
+            vouched = await self.s.voucher.token_at(service_token, provider)
+            if vouched:
+                return replace(credentials, service_token=vouched)
+        return credentials
 
     async def _execute(self, call: Call, body) -> ProviderResponse:
         plan, api = call.plan, call.request
         if plan.kind is planning.Kind.SINGLE:
             try:
-                credentials = await self._credit(call.caller, plan.target)
+                credentials = await self._credit(call.caller, plan.target,
+                                                 _service_token(api))
             except NotInjected:
                 if not plan.mapped:
                     raise
@@ -254,16 +266,19 @@ class Gateway:
         return await self._search(call, body)
 
     async def _search(self, call: Call, body) -> ProviderResponse:
-        credited, failed = await self._credit_all(call.caller, call.plan.targets)
+        credited, failed = await self._credit_all(call.caller, call.plan.targets,
+                                                  _service_token(call.request))
         credited.update({p: Outcome(p, failure=_reason(exc), absent=_holds_nothing(exc))
                          for p, exc in failed.items()})
         return await self.s.executor.search(call.request, credited, by_arrival=call.plan.learn,
                                             body=body)
 
-    async def _credit_all(self, caller, providers: Sequence[str]
+    async def _credit_all(self, caller, providers: Sequence[str],
+                          service_token: str | None = None
                           ) -> tuple[dict[str, Credentials], dict[str, Exception]]:
         """Credentials at each provider, and why there are none at the others."""
-        results = await asyncio.gather(*(self._credit(caller, p) for p in providers),
+        results = await asyncio.gather(*(self._credit(caller, p, service_token)
+                                         for p in providers),
                                        return_exceptions=True)
         credited: dict[str, Credentials] = {}
         failed: dict[str, Exception] = {}
@@ -322,7 +337,9 @@ class Gateway:
     def _as_error(self, exc: Exception) -> OcxError:
         if isinstance(exc, OcxError):
             return exc
-        if isinstance(exc, (ParseError, planning.PlanError, ExtensionError)):
+        if isinstance(exc, ExtensionError):
+            return OcxError(exc.status, exc.message, kind=exc.kind)
+        if isinstance(exc, (ParseError, planning.PlanError)):
             return OcxError(exc.status, exc.message)
         if isinstance(exc, Unauthenticated):
             # keystonemiddleware's answer, with the Keystone to get a token from.
@@ -345,6 +362,11 @@ class Gateway:
             return OcxError(403, str(exc))
         log.exception("unexpected failure")
         return OcxError(500, "OCX failed to handle the request; the failure is logged.")
+
+
+def _service_token(api: ApiRequest) -> str | None:
+    """The token a service (the home cloud's Nova) sent next to the user's."""
+    return api.headers.get("X-Service-Token") or None
 
 
 def _reason(failure: Exception) -> str:

@@ -22,6 +22,7 @@ from ..extensions.base import load as load_extensions
 from ..identity.k2k import K2KExchanger
 from ..identity.tokens import Remote, TokenMapper
 from ..identity.validate import TokenValidator, service_auth
+from ..identity.vouch import ServiceVoucher
 from ..learn.peers import PeerClient
 from ..routing.execute import Executor
 from ..routing.plan import learnable_types
@@ -52,16 +53,16 @@ async def gateway(conf: cfg.ConfigOpts) -> AsyncIterator[web.Application]:
         via = secrets.token_hex(8)
         remotes = {p.name: p for p in config.providers(conf)}
         providers = {HOME: OpenStackProvider(HOME, interface=conf.keystone.home_interface,
-                                             region=conf.keystone.region_name, via=via)}
+                                             region=conf.keystone.region_name, via=via,
+                                             home=True)}
         for p in remotes.values():
             providers[p.name] = OpenStackProvider(p.name, interface=p.interface,
                                                   region=conf.keystone.region_name,
                                                   sp_id=p.sp_id, via=via)
         peers = {p.name: p for p in config.peers(conf, list(providers))}
         # Providers a peer injects mappings for that this OCX has no K2K relation with: their
-        # endpoints come with the injected token mapping's catalog. Not the home cloud (an
-        # sp_id), so no home-only header (a service token) goes there.
-        reachable = {name: OpenStackProvider(name, region=None, sp_id=name, via=via)
+        # endpoints come with the injected token mapping's catalog.
+        reachable = {name: OpenStackProvider(name, region=None, via=via)
                      for peer in peers.values() for name in peer.accept_providers
                      if name not in providers}
         timeouts = dict(connect_timeout=conf.connect_timeout, call_timeout=conf.call_timeout)
@@ -82,13 +83,16 @@ async def gateway(conf: cfg.ConfigOpts) -> AsyncIterator[web.Application]:
             extensions=load_extensions(conf.extensions, store=store, executor=executor,
                                        mapper=mapper, peers=peer_client,
                                        providers=tuple(providers),
-                                       network_extensions_union=conf.network_extensions_union),
+                                       network_extensions_union=conf.network_extensions_union,
+                                       vni_ranges=tuple(conf.spanning.vni_ranges)),
             providers=tuple(providers),
             defaults=config.default_providers(conf, list(providers)),
             public_url=config.public_url(conf),
             via=via,
             listing=listing,
-            reachable=tuple(reachable))
+            reachable=tuple(reachable),
+            voucher=ServiceVoucher(validator, mapper, home=HOME, service_roles=frozenset(
+                conf.keystone.service_token_roles)))
         injections = PeerInjections(peers, validator=validator, store=store,
                                     types=learnable_types())
         purging = asyncio.create_task(purge_forever(store, conf.store.purge_interval))

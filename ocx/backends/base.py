@@ -23,6 +23,9 @@ class Credentials:
     project_id: str | None
     catalog: tuple = field(default=(), repr=False)
     expires_at: dt.datetime | None = None
+    # What goes in X-Service-Token at a K2K provider: OCX's own token there, vouching for a
+    # home service's call (identity.vouch); None sends none.
+    service_token: str | None = field(default=None, repr=False)
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """An OpenStack cloud (the home cloud or a K2K service provider): calls are forwarded as they are.
 
 Only the token, the project id in the path and the hop-by-hop headers change on the way in
-(a service's ``X-Service-Token`` goes on to the home cloud only); JSON answers are read so
-that the shape stage can rewrite their URLs, anything else (image data) stays a stream.
+(a service's ``X-Service-Token`` goes on to the home cloud only; a K2K provider gets OCX's
+own token there instead when OCX vouches for the service, ``identity.vouch``); JSON answers
+are read so that the shape stage can rewrite their URLs, anything else (image data) stays a
+stream.
 """
 from __future__ import annotations
 
@@ -37,18 +39,21 @@ def is_json(content_type: str) -> bool:
 
 
 def outbound_headers(request: ApiRequest, token: str, streaming: bool,
-                     via: str | None, *, home: bool) -> CIMultiDict:
-    """The headers a call leaves OCX with; ``home``: it goes to the home cloud."""
+                     via: str | None, *, home: bool,
+                     service_token: str | None = None) -> CIMultiDict:
+    """The headers a call leaves OCX with; ``home``: it goes to the home cloud;
+    ``service_token``: the one a K2K provider gets for a home service's call."""
     headers = CIMultiDict((k, v) for k, v in request.headers.items()
                           if k.lower() not in HOP_BY_HOP)
     if token:  # none for a version document asked for without one
         headers["X-Auth-Token"] = token
-    service_token = request.headers.get("X-Service-Token")
-    if home and service_token:
-        # A service's token (Nova's: Cinder deletes an attachment in use only when a service
-        # asks) is valid at the home Keystone that made it. A K2K provider would refuse the
-        # whole call for it (an invalid service token is a 401), and it is not its to see.
-        headers["X-Service-Token"] = service_token
+    # A service's token (Nova's: Cinder deletes an attachment in use only when a service
+    # asks) is valid at the home Keystone that made it. A K2K provider would refuse the whole
+    # call for it (an invalid service token is a 401), and it is not its to see: it gets the
+    # one OCX vouches with there, if any.
+    passed_on = request.headers.get("X-Service-Token") if home else service_token
+    if passed_on:
+        headers["X-Service-Token"] = passed_on
     if streaming and "Content-Length" in request.headers:
         headers["Content-Length"] = request.headers["Content-Length"]
     if via:
@@ -60,10 +65,12 @@ class OpenStackProvider(Provider):
     kind = "openstack"
 
     def __init__(self, name: str, *, interface: str = "public", region: str | None = None,
-                 sp_id: str | None = None, via: str | None = None) -> None:
+                 sp_id: str | None = None, via: str | None = None,
+                 home: bool = False) -> None:
         super().__init__(name, interface=interface, region=region)
-        self.sp_id = sp_id          # None for the home cloud: the caller's own token is used
+        self.sp_id = sp_id          # its K2K service provider id at the home Keystone
         self.via = via              # this OCX's id, added to X-OCX-Via (loop guard)
+        self.home = home            # the caller's own cloud: home-only headers may go there
 
     def root(self, service: str, credentials: Credentials) -> str | None:
         url = find_endpoint(credentials.catalog, SERVICES[service], self.interface, self.region)
@@ -81,7 +88,7 @@ class OpenStackProvider(Provider):
             url = url.with_query(request.query)
         streaming = body is not None and not isinstance(body, (bytes, bytearray))
         headers = outbound_headers(request, credentials.token, streaming, self.via,
-                                   home=self.sp_id is None)
+                                   home=self.home, service_token=credentials.service_token)
         try:
             resp = await session.request(method or request.method, url, headers=headers,
                                          data=body, timeout=timeout, allow_redirects=False)

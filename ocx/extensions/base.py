@@ -30,12 +30,14 @@ ENTRY_POINT_GROUP = "ocx.extensions"
 
 class ExtensionError(Exception):
     """An extension's answer to a call it cannot let through: ``status`` and ``message`` are
-    given to the caller in the service's own error format."""
+    given to the caller in the service's own error format (``kind``: the error's type where
+    the format names one, as Neutron's ``TunnelIdInUse``)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, kind: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.kind = kind
 
 
 @dataclass(frozen=True)

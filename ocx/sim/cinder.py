@@ -7,8 +7,8 @@ What it speaks, as Cinder does:
 - every route with and without the project id (``/v3/{project_id}/volumes`` and, since 3.67,
   ``/v3/volumes``); a project id that is not the token's is Cinder's "Malformed request url";
 - volumes (create from nothing, a snapshot, a volume or a Glance image; list, detail, show,
-  update, delete, metadata, summary, actions), snapshots, the v3 attachments API, volume types
-  and availability zones;
+  update, delete, metadata, summary, actions), snapshots, the v3 attachments API, volume types,
+  availability zones and quota sets (an admin sets a project's; ``gigabytes`` is enforced);
 - listings with Cinder's filters, ``sort``/``sort_key``/``sort_dir``, ``limit``/``marker``/
   ``offset``, ``with_count`` and ``*_links`` built the way Cinder builds them;
 - Cinder's request validation and error bodies (``{"badRequest": {"code", "message"}}``);
@@ -131,6 +131,13 @@ def version_document(base_url: str) -> dict:
                       {"rel": "self", "href": base_url + "/v3/"}],
             "media-types": [{"base": "application/json",
                              "type": "application/vnd.openstack.volume+json;version=3"}]}
+
+
+# Cinder's default quotas (its quota_* options) and the body an admin changes them with.
+QUOTA_DEFAULTS = {"volumes": 10, "snapshots": 10, "gigabytes": 1000, "backups": 10,
+                  "backup_gigabytes": 1000, "per_volume_gigabytes": -1, "groups": 10}
+QUOTA_LIMIT = {"type": ["integer", "string"], "pattern": "^-?[0-9]+$", "minimum": -1,
+               "maximum": 0x7FFFFFFF}
 
 
 # -- request bodies: Cinder's JSON-schema validation, with jsonschema's messages -----------------
@@ -356,6 +363,11 @@ SNAPSHOT_UPDATE = _wrapped("snapshot", {
     "anyOf": [{"required": [f]} for f in ("name", "description", "display_name",
                                           "display_description")]})
 METADATA_BODY = _wrapped("metadata", _METADATA)
+QUOTA_UPDATE = {"type": "object",
+                "properties": {"quota_set": {"type": "object",
+                                             "patternProperties": {"^[a-zA-Z0-9-_:. ]{1,300}$":
+                                                                   QUOTA_LIMIT}}},
+                "required": ["quota_set"], "additionalProperties": False}
 META_ITEM_BODY = _wrapped("meta", _METADATA)
 
 
@@ -959,6 +971,7 @@ class CinderService(SimService):
         self.volumes: dict[str, dict] = {}
         self.snapshots: dict[str, dict] = {}
         self.attachments: dict[str, dict] = {}
+        self.quotas: dict[str, dict[str, int]] = {}   # project → limits an admin set
         default_type = {"id": new_id(), "name": DEFAULT_TYPE,
                         "description": "Default Volume Type", "extra_specs": {}}
         self.types: dict[str, dict] = {default_type["id"]: default_type}
@@ -1114,6 +1127,9 @@ class CinderService(SimService):
             ("GET", "/types", self.list_types),
             ("GET", "/types/{type_id}", self.show_type),
             ("GET", "/os-availability-zone", self.availability_zones),
+            ("GET", "/os-quota-sets/{target}", self.show_quota_set),
+            ("GET", "/os-quota-sets/{target}/defaults", self.show_quota_defaults),
+            ("PUT", "/os-quota-sets/{target}", self.update_quota_set),
         ]
         routes = [web.route("GET", "/", self.versions), web.route("GET", "/v3", self.v3_redirect),
                   web.route("GET", "/v3/", self.version)]
@@ -1292,9 +1308,10 @@ class CinderService(SimService):
         return json_response({"volume": self._volume_view(call, vol)}, status=202)
 
     def _check_gigabytes(self, call: Call, size: int) -> None:
-        """The project's ``gigabytes`` quota (``cinder.quota_gigabytes``, Cinder's default
-        1000), which volumes and snapshots share: 413 when ``size`` more would exceed it."""
-        quota = int(self.cloud.setting("cinder.quota_gigabytes", "1000"))
+        """The project's ``gigabytes`` quota (set by an admin, else ``cinder.quota_gigabytes``,
+        Cinder's default 1000), which volumes and snapshots share: 413 when ``size`` more would
+        exceed it."""
+        quota = self._quota_set(call.project_id)["gigabytes"]
         if quota < 0:
             return
         consumed = sum(r["size"] for r in self.volumes.values()
@@ -1306,6 +1323,66 @@ class CinderService(SimService):
                                 f"exceeds allowed gigabytes quota. Requested {size}G, quota is "
                                 f"{quota}G and {consumed}G has been consumed.",
                            headers={"Retry-After": "0"})
+
+    # -- quotas -------------------------------------------------------------------------------
+
+    def _quota_defaults(self) -> dict[str, int]:
+        """Cinder's default quotas (``cinder.quota_<name>`` settings change them)."""
+        return {name: int(self.cloud.setting(f"cinder.quota_{name}", str(value)))
+                for name, value in QUOTA_DEFAULTS.items()}
+
+    def _quota_set(self, project_id: str | None) -> dict[str, int]:
+        return self._quota_defaults() | self.quotas.get(project_id or "", {})
+
+    def _quota_view(self, target: str, limits: dict[str, int], usage: bool) -> dict:
+        if not usage:
+            return {"id": target, **limits}
+        volumes = [v for v in self.volumes.values()
+                   if v["project_id"] == target and v["use_quota"]]
+        snapshots = [s for s in self.snapshots.values()
+                     if s["project_id"] == target and s["use_quota"]]
+        in_use = {"volumes": len(volumes), "snapshots": len(snapshots),
+                  "gigabytes": sum(v["size"] for v in volumes)
+                  + sum(s["volume_size"] for s in snapshots)}
+        return {"id": target, **{name: {"limit": limit, "in_use": in_use.get(name, 0),
+                                        "reserved": 0, "allocated": 0}
+                                 for name, limit in limits.items()}}
+
+    def _quota_target(self, call: Call, target: str) -> str:
+        if not call.is_admin and target != call.project_id:
+            raise SimError(403, "Policy doesn't allow volume_extension:quotas:show to be "
+                                "performed.")
+        return target
+
+    async def show_quota_set(self, request: web.Request) -> web.Response:
+        call = self._call(request)
+        target = self._quota_target(call, request.match_info["target"])
+        usage = bool_param("usage", request.query.get("usage", False))
+        return json_response({"quota_set": self._quota_view(target, self._quota_set(target),
+                                                            usage)})
+
+    async def show_quota_defaults(self, request: web.Request) -> web.Response:
+        call = self._call(request)
+        target = self._quota_target(call, request.match_info["target"])
+        return json_response({"quota_set": self._quota_view(target, self._quota_defaults(),
+                                                            False)})
+
+    async def update_quota_set(self, request: web.Request) -> web.Response:
+        """An admin sets a project's limits (only ``gigabytes`` is enforced here)."""
+        call = self._call(request)
+        if not call.is_admin:
+            raise SimError(403, "Policy doesn't allow volume_extension:quotas:update to be "
+                                "performed.")
+        body = await self._body(request)
+        validate(QUOTA_UPDATE, body)
+        target = request.match_info["target"]
+        changes = {k: v for k, v in body["quota_set"].items() if k in QUOTA_DEFAULTS}
+        bad = sorted(set(body["quota_set"]) - set(QUOTA_DEFAULTS))
+        if bad:
+            raise bad_request(f"Bad key(s) in quota set: {','.join(bad)}")
+        self.quotas.setdefault(target, {}).update({k: int(v) for k, v in changes.items()})
+        limits = self._quota_set(target)
+        return json_response({"quota_set": limits})
 
     def _volume_size(self, size: Any, snapshot: dict | None, source: dict | None,
                      image: dict | None) -> int:

@@ -1496,6 +1496,19 @@ class NeutronService(SimService):
                                                           None):
             raise invalid_input(f"physical_network required for {network_type} provider "
                                 f"network")
+        physical = _given(item["provider:physical_network"], None)
+        segment = _given(item["provider:segmentation_id"], None)
+        if segment is not None and network_type in ("geneve", "vxlan", "vlan") and any(
+                n["provider:network_type"] == network_type and n["provider:segmentation_id"]
+                == segment and n["provider:physical_network"] == physical
+                for n in self.networks.values()):
+            # The type driver's allocation of that segment fails (TunnelIdInUse, VlanIdInUse).
+            if network_type == "vlan":
+                raise conflict("VlanIdInUse", f"Unable to create the network. The VLAN "
+                                              f"{segment} on physical network {physical} is "
+                                              f"in use.")
+            raise conflict("TunnelIdInUse", f"Unable to create the network. The tunnel ID "
+                                            f"{segment} is in use.")
         if network_type in ("geneve", "vxlan", "vlan"):
             self._segments += 1
         record = self._new_record(item, revision=1) | {

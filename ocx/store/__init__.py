@@ -7,14 +7,19 @@ from .migrate import SchemaNotCurrent, upgrade
 from .models import (
     SOURCES,
     ResourceMapping,
+    SpanningNetwork,
+    SpanningSubnet,
+    SpanningView,
     TokenMapping,
     TokenMappingInfo,
+    Twin,
     token_hash,
     utcnow,
 )
 from .sql import MappingStore
 from .urls import async_url
 
-__all__ = ["SOURCES", "MappingStore", "ResourceMapping", "SchemaNotCurrent", "TokenMapping",
-           "TokenMappingInfo", "async_url", "generate_key", "load_or_create_key", "token_hash",
-           "upgrade", "utcnow"]
+__all__ = ["SOURCES", "MappingStore", "ResourceMapping", "SchemaNotCurrent", "SpanningNetwork",
+           "SpanningSubnet", "SpanningView", "TokenMapping", "TokenMappingInfo", "Twin",
+           "async_url", "generate_key", "load_or_create_key", "token_hash", "upgrade",
+           "utcnow"]

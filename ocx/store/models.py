@@ -110,3 +110,49 @@ class ResourceMapping:
     @property
     def key(self) -> tuple[str, str]:
         return (self.resource_type, self.resource_id)
+
+
+# -- spanning networks (issue 7) -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SpanningNetwork:
+    """A network that spans providers: its id (the origin cloud's network), VNI, owner."""
+
+    network_id: str
+    vni: int
+    project_id: str
+    origin: str
+    template: dict = field(default_factory=dict, repr=False)  # what its twins copy
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A spanning network's network in one provider; ``twin_id`` None while it is being made."""
+
+    network_id: str
+    provider: str
+    twin_id: str | None
+    claimed_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class SpanningSubnet:
+    """A subnet of a spanning network: one CIDR, each provider's own allocation pools."""
+
+    subnet_id: str
+    network_id: str
+    template: dict = field(repr=False)
+    pools: dict[str, list[dict]] = field(repr=False)   # provider → Neutron pool dicts
+
+
+@dataclass(frozen=True)
+class SpanningView:
+    """What a project's listings need to show spanning networks as one: every twin's id and
+    every twin subnet's id, each to the spanning one's."""
+
+    networks: dict[str, str] = field(default_factory=dict)   # twin id → spanning id
+    subnets: dict[str, str] = field(default_factory=dict)    # twin subnet id → spanning id
+    twins_of: dict[str, tuple[str, ...]] = field(default_factory=dict)  # spanning → twins
+
+    def __bool__(self) -> bool:
+        return bool(self.twins_of)

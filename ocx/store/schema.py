@@ -65,3 +65,50 @@ resource_mappings = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Index("ix_resource_mappings_provider", "provider"),
 )
+
+# -- spanning networks (issue 7): one network in several clouds ---------------------------------
+
+# One row per VNI ever handed out. The row stays after its network is deleted (``deleted_at``),
+# so that the VNI is never handed out again; only a create the cloud refused gives it back.
+spanning_networks = sa.Table(
+    "spanning_networks", metadata,
+    sa.Column("vni", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("network_id", sa.String(64), nullable=True),   # set once the cloud made it
+    sa.Column("project_id", sa.String(255), nullable=False),  # the caller's (home) project
+    sa.Column("origin", sa.String(255), nullable=False),     # the provider it was made in
+    sa.Column("template", sa.JSON, nullable=False),          # what its twins copy
+    sa.Column("allocated_at", UTCDateTime, nullable=False),
+    sa.Column("deleted_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("network_id", name="uq_spanning_networks_network_id"),
+    sa.Index("ix_spanning_networks_project_id", "project_id"),
+)
+
+# The network of a spanning network in each provider (the origin's is the spanning network
+# itself). A row without ``twin_id`` is a claim: the twin is being made (by ``claimed_at``).
+spanning_twins = sa.Table(
+    "spanning_twins", metadata,
+    sa.Column("network_id", sa.String(64), primary_key=True),
+    sa.Column("provider", sa.String(255), primary_key=True),
+    sa.Column("twin_id", sa.String(64), nullable=True),
+    sa.Column("claimed_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("twin_id", name="uq_spanning_twins_twin_id"),
+)
+
+# A subnet of a spanning network (its id is the origin's subnet's) and each provider's pools.
+spanning_subnets = sa.Table(
+    "spanning_subnets", metadata,
+    sa.Column("subnet_id", sa.String(64), primary_key=True),
+    sa.Column("network_id", sa.String(64), nullable=False),
+    sa.Column("template", sa.JSON, nullable=False),   # what its twins copy (CIDR, gateway...)
+    sa.Column("pools", sa.JSON, nullable=False),      # provider → its allocation pools
+    sa.Index("ix_spanning_subnets_network_id", "network_id"),
+)
+
+# The twin of a spanning subnet in each provider other than the origin.
+spanning_subnet_twins = sa.Table(
+    "spanning_subnet_twins", metadata,
+    sa.Column("subnet_id", sa.String(64), primary_key=True),
+    sa.Column("provider", sa.String(255), primary_key=True),
+    sa.Column("twin_subnet_id", sa.String(64), nullable=False),
+    sa.UniqueConstraint("twin_subnet_id", name="uq_spanning_subnet_twins_twin_subnet_id"),
+)

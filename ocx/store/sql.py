@@ -38,6 +38,7 @@ from .models import (
     utcnow,
 )
 from .schema import resource_mappings, token_mappings
+from .spanning import SpanningStore
 from .urls import async_url, shown
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class MappingStore:
         self._clock = clock
         self._tokens: LRU[TokenKey, TokenMapping] = LRU(cache_size)
         self._resources: LRU[ResourceKey, ResourceMapping] = LRU(cache_size)
+        self.spanning = SpanningStore(engine, clock)   # spanning networks (issue 7)
 
     @classmethod
     async def open(cls, url: str | URL, keys: Sequence[str], cache_size: int = 100_000, *,

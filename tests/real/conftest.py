@@ -9,10 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import openstack
 import pytest
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
 
 from .clouds import RealClouds
 from .gateway import RealOcx, start_ocx_of_a
+from .layout import REGION
 
 ENABLED = os.environ.get("OCX_REAL_CLOUDS", "1") != "0"
 
@@ -58,3 +62,32 @@ def report(config, clouds: RealClouds) -> None:
     with capture.global_and_fixture_disabled():  # past the capture of the fixture's output
         reporter.write_line("")
         reporter.write_line(clouds.summary())
+
+
+@pytest.fixture(scope="module")
+def in_a(real_clouds) -> openstack.connection.Connection:
+    """A's demo user, straight to A's services."""
+    return openstack.connection.Connection(region_name=REGION,
+                                           **real_clouds.auth(real_clouds.a, "demo"))
+
+
+@pytest.fixture(scope="module")
+def in_b(real_clouds) -> openstack.connection.Connection:
+    """A's demo user in B's project, straight to B through keystoneauth1's own K2K."""
+    home = v3.Password(**real_clouds.auth(real_clouds.a, "demo"))
+    k2k = v3.Keystone2Keystone(home, real_clouds.sp_id, project_id=real_clouds.b_project_id)
+    return openstack.connection.Connection(session=ks_session.Session(auth=k2k),
+                                           region_name=REGION)
+
+
+@pytest.fixture(scope="module")
+def network_of_a(in_a) -> Iterator[openstack.network.v2.network.Network]:
+    """A network of A's demo user with one IPv4 subnet, for servers of A."""
+    made = in_a.network.create_network(name="a-server-net")
+    in_a.network.create_subnet(network_id=made.id, cidr="10.9.0.0/24", ip_version=4)
+    try:
+        yield made
+    finally:
+        for port in in_a.network.ports(network_id=made.id):
+            in_a.network.delete_port(port, ignore_missing=True)
+        in_a.network.delete_network(made, ignore_missing=True)

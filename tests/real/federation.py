@@ -25,6 +25,9 @@ PROTOCOL = "saml2"
 MAPPING = "cloud-a-users"
 FEDERATED_GROUP = "cloud-a-users"
 FEDERATED_PROJECT = "federated"
+# A's OCX's service user (gateway.py): B's operator trusts it as a service of A's (below).
+OCX_USER = "ocx"
+SERVICES_GROUP = "cloud-a-services"
 APACHE_MODULES = "/usr/lib/apache2/modules"
 
 
@@ -260,11 +263,19 @@ def register_idp_at_sp(a: Cloud, b: Cloud) -> dict[str, str]:
                        "description": f"users of {a.id}"}}
     group_id = admin.post("/groups", group)["group"]["id"]
     admin.put(f"/projects/{project_id}/groups/{group_id}/roles/{admin.role_id('member')}")
+    # A's OCX also gets the role `service` there: B's Cinder then takes the token OCX sends
+    # in X-Service-Token for a service of A (Nova deleting an attachment in use, bug 2004555).
+    services = {"group": {"name": SERVICES_GROUP, "domain_id": "default",
+                          "description": f"services of {a.id} (its OCX)"}}
+    services_id = admin.post("/groups", services)["group"]["id"]
+    admin.put(f"/projects/{project_id}/groups/{services_id}/roles/{admin.role_id('service')}")
     admin.put(f"/OS-FEDERATION/identity_providers/{idp_id(a)}",
               {"identity_provider": {"remote_ids": [idp_entity_id(a)], "enabled": True,
                                      "description": f"cloud {a.id}"}})
     rules = [{"local": [{"user": {"name": "{0}"}}, {"group": {"id": group_id}}],
-              "remote": [{"type": "HTTP_X_MELLON_USER"}]}]
+              "remote": [{"type": "HTTP_X_MELLON_USER"}]},
+             {"local": [{"group": {"id": services_id}}],
+              "remote": [{"type": "HTTP_X_MELLON_USER", "any_one_of": [OCX_USER]}]}]
     admin.put(f"/OS-FEDERATION/mappings/{MAPPING}", {"mapping": {"rules": rules}})
     admin.put(f"/OS-FEDERATION/identity_providers/{idp_id(a)}/protocols/{PROTOCOL}",
               {"protocol": {"mapping_id": MAPPING}})

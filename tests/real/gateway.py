@@ -24,6 +24,7 @@ from keystoneauth1.identity import v3
 from ocx.demo import free_port
 from ocx.identity.catalog import register_ocx
 
+from .federation import OCX_USER
 from .layout import REGION
 from .procs import die_with_parent
 
@@ -44,12 +45,12 @@ class RealOcx:
         self.url = f"http://127.0.0.1:{self.port}"
         password = secrets.token_urlsafe(16)
         admin = ks_session.Session(auth=v3.Password(**clouds.auth(clouds.a)))
-        _service_user(admin, clouds.a.keystone_url, "ocx", password)
+        _service_user(admin, clouds.a.keystone_url, OCX_USER, password)
         self.config_path = state_dir / "ocx.conf"
         self.config_path.write_text("\n".join([
             "[DEFAULT]", "bind_host = 127.0.0.1", f"bind_port = {self.port}",
             f"providers = {clouds.sp_id}", f"state_dir = {state_dir}", "",
-            "[keystone]", f"auth_url = {clouds.a.keystone_url}", "username = ocx",
+            "[keystone]", f"auth_url = {clouds.a.keystone_url}", f"username = {OCX_USER}",
             f"password = {password}", "project_name = service", f"region_name = {REGION}",
             "home_interface = internal", ""]))
         self.log = state_dir / "ocx.log"

@@ -16,7 +16,6 @@ import openstack
 import pytest
 import requests
 
-from .layout import REGION
 from .test_clouds import wait_for_volume
 
 pytestmark = pytest.mark.timeout(1200)
@@ -41,13 +40,6 @@ def logged(ocx, since: int, call: str, timeout: float = 10) -> bool:
 
 
 @pytest.fixture(scope="module")
-def in_a(real_clouds) -> openstack.connection.Connection:
-    """A's demo user, straight to A's services."""
-    return openstack.connection.Connection(region_name=REGION,
-                                           **real_clouds.auth(real_clouds.a, "demo"))
-
-
-@pytest.fixture(scope="module")
 def image(in_a) -> Iterator[openstack.image.v2.image.Image]:
     made = in_a.image.create_image(name="a-server-image", disk_format="raw",
                                    container_format="bare", data=b"\0" * 4096)
@@ -58,24 +50,12 @@ def image(in_a) -> Iterator[openstack.image.v2.image.Image]:
 
 
 @pytest.fixture(scope="module")
-def network(in_a) -> Iterator[openstack.network.v2.network.Network]:
-    made = in_a.network.create_network(name="a-server-net")
-    in_a.network.create_subnet(network_id=made.id, cidr="10.9.0.0/24", ip_version=4)
-    try:
-        yield made
-    finally:
-        for port in in_a.network.ports(network_id=made.id):
-            in_a.network.delete_port(port, ignore_missing=True)
-        in_a.network.delete_network(made, ignore_missing=True)
-
-
-@pytest.fixture(scope="module")
-def booted(real_clouds, ocx, in_a, image, network) -> Iterator[Booted]:
-    """A server of A booted from ``image`` on ``network``, ACTIVE; deleted at the end."""
+def booted(real_clouds, ocx, in_a, image, network_of_a) -> Iterator[Booted]:
+    """A server of A booted from ``image`` on ``network_of_a``, ACTIVE; deleted at the end."""
     flavor = in_a.compute.find_flavor(real_clouds.flavor, ignore_missing=False)
     since = ocx.log_size()
     server = in_a.compute.create_server(name="a-server", image_id=image.id,
-                                        flavor_id=flavor.id, networks=[{"uuid": network.id}])
+                                        flavor_id=flavor.id, networks=[{"uuid": network_of_a.id}])
     try:
         server = in_a.compute.wait_for_server(server, wait=120)
         [created] = [action for action in in_a.compute.server_actions(server)

@@ -7,32 +7,12 @@ import os
 import time
 from collections.abc import Iterator
 
-import openstack
 import pytest
 import requests
-from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import v3
 
-from .layout import REGION
 from .test_clouds import wait_for_volume
 
 pytestmark = pytest.mark.timeout(1200)
-
-
-@pytest.fixture(scope="module")
-def in_a(real_clouds) -> openstack.connection.Connection:
-    """A's demo user, straight to A's services."""
-    return openstack.connection.Connection(region_name=REGION,
-                                           **real_clouds.auth(real_clouds.a, "demo"))
-
-
-@pytest.fixture(scope="module")
-def in_b(real_clouds) -> openstack.connection.Connection:
-    """A's demo user in B's project, straight to B through keystoneauth1's own K2K."""
-    home = v3.Password(**real_clouds.auth(real_clouds.a, "demo"))
-    k2k = v3.Keystone2Keystone(home, real_clouds.sp_id, project_id=real_clouds.b_project_id)
-    return openstack.connection.Connection(session=ks_session.Session(auth=k2k),
-                                           region_name=REGION)
 
 
 @pytest.fixture(scope="module")

@@ -113,4 +113,6 @@ def exchange() -> Iterator[Exchange]:
                 settings = sim.cloud("sp1").settings
                 settings["nova.cinder_url"] = f"{sp1_ocx.url}/volume/v3/%(project_id)s"
                 settings["nova.glance_url"] = f"{sp1_ocx.url}/image"
+                # ...and so does its Cinder, to make a volume from an image of another cloud.
+                settings["cinder.glance_url"] = f"{sp1_ocx.url}/image"
                 yield Exchange(sim, user_ocx, sp1_ocx, secret)

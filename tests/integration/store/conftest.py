@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from ocx.store import MappingStore, generate_key
+from ocx.store.schema import metadata
 from tests.postgres import asyncpg_dsn, blocking, execute, postgres_url  # noqa: F401 - fixture
 
 
@@ -19,9 +20,8 @@ def store_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/ocx.sqlite"
     url = request.getfixturevalue("postgres_url")
-    blocking(execute(asyncpg_dsn(url, make_url(url).database),
-                       "DROP TABLE IF EXISTS token_mappings, resource_mappings, "
-                       "ocx_alembic_version"))
+    tables = ", ".join([t.name for t in metadata.sorted_tables] + ["ocx_alembic_version"])
+    blocking(execute(asyncpg_dsn(url, make_url(url).database), f"DROP TABLE IF EXISTS {tables}"))
     return url
 
 

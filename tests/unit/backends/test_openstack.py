@@ -43,7 +43,7 @@ async def sent_headers(provider: OpenStackProvider, token: str) -> CIMultiDict:
 
 
 async def test_the_home_cloud_gets_the_callers_service_token():
-    home = OpenStackProvider("home", region="RegionOne", via="ocx1")
+    home = OpenStackProvider("home", region="RegionOne", via="ocx1", home=True)
     headers = await sent_headers(home, "user-token")
     assert headers["X-Service-Token"] == "nova-service-token"
     assert headers.getall("X-Auth-Token") == ["user-token"]
@@ -61,8 +61,15 @@ async def test_a_k2k_provider_gets_its_own_token_and_no_service_token():
     assert headers["OpenStack-API-Version"] == "volume 3.44"
 
 
+async def test_a_provider_reached_with_injected_mappings_gets_no_service_token():
+    reachable = OpenStackProvider("sp2", via="ocx1")  # no K2K relation, not home
+    headers = await sent_headers(reachable, "injected-token")
+    assert "X-Service-Token" not in headers
+    assert headers.getall("X-Auth-Token") == ["injected-token"]
+
+
 async def test_a_call_without_a_service_token_gets_none_anywhere():
-    home = OpenStackProvider("home", region="RegionOne")
+    home = OpenStackProvider("home", region="RegionOne", home=True)
     request = parse("GET", "/image/v2/images", MultiDict(), CIMultiDict({"X-Auth-Token": "t"}))
     session = RecordingSession()
     catalog = ({"type": "image", "endpoints": [
