@@ -157,6 +157,11 @@ def _gateway_parsers(sub) -> None:
     d.add_argument("--port", type=int, default=None, help="OCX's port (default: a free one)")
     d.set_defaults(func=cmd_demo)
 
+    n = sub.add_parser("listen", help="keep the resource mappings current from the providers' "
+                                      "notifications (RabbitMQ), until SIGTERM")
+    n.add_argument("--config", required=True, help="the INI configuration file")
+    n.set_defaults(func=cmd_listen)
+
 
 def cmd_bench(bench_args: list[str]) -> int:
     """Run bench/run.py of the checkout this OCX is installed from (``make bench`` does too)."""
@@ -192,6 +197,25 @@ def cmd_serve(args) -> int:
     return Workers(args.config, workers).run(announce)
 
 
+def cmd_listen(args) -> int:
+    from . import config
+    from .api.server import HOME
+    from .learn import listener
+
+    conf = config.load(args.config)
+    try:
+        found = listener.sources(conf, HOME)
+    except ValueError as exc:
+        print(f"ocx listen: {exc}", file=sys.stderr)
+        return 2
+    if not found:
+        print("ocx listen: no notifications_url in [keystone] or any [provider:NAME]",
+              file=sys.stderr)
+        return 2
+    listener.run(conf, found)
+    return 0
+
+
 def cmd_catalog(args) -> int:
     from . import config
     from .identity import ksa
@@ -207,11 +231,13 @@ def cmd_catalog(args) -> int:
     return 0
 
 
-# -- the operator's commands: ocx db, ocx mappings, ocx providers ------------------------------
+# -- the operator's commands: ocx db, ocx mappings, ocx providers, ocx projects --------------
 
 RESOURCE_COLUMNS = ("type", "id", "provider", "remote_project", "source", "updated_at")
 TOKEN_COLUMNS = ("hash_prefix", "local_project", "provider", "remote_project", "expires_at")
-PROVIDER_COLUMNS = ("name", "kind", "sp_id", "health", "services", "detail")
+# health: as probed now; state, since, last_error: as the running gateway has seen its calls.
+PROVIDER_COLUMNS = ("name", "kind", "sp_id", "source", "health", "state", "since", "last_error",
+                    "services", "detail")
 
 
 def _operator_parsers(sub) -> None:
@@ -268,6 +294,11 @@ def _operator_parsers(sub) -> None:
     p.add_argument("--timeout", type=_positive_float, default=5.0,
                    help="seconds all the checks may take together (default: 5)")
     p.set_defaults(func=cmd_providers)
+
+    p = sub.add_parser("projects", parents=[with_config, with_format],
+                       help="each local project: its home, its foreign providers, the remote "
+                            "project at each, when last seen")
+    p.set_defaults(func=cmd_projects)
 
 
 def _positive(text: str) -> int:
@@ -449,9 +480,25 @@ def cmd_providers(args) -> int:
         else:
             records = [dict(s.record(), services=s.shown_services()) for s in statuses]
         _print(render_list(records, PROVIDER_COLUMNS, args.format,
-                           blanks={"sp_id": "(identity provider)"}))
+                           blanks={"sp_id": "(identity provider)", "state": "",
+                                   "since": "", "last_error": ""}))
 
     return _operator("providers", work())
+
+
+def cmd_projects(args) -> int:
+    from . import config
+    from .admin.output import render_list
+    from .admin.projects import COLUMNS, list_projects, project_rows
+    from .api.server import HOME
+
+    async def work():
+        conf, url = _load(args)
+        records = await list_projects(url, home=HOME, configured=config.project_providers(conf))
+        rows = records if args.format == "json" else project_rows(records)
+        _print(render_list(rows, COLUMNS, args.format, blanks={"last_seen": "never"}))
+
+    return _operator("projects", work())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,8 @@ passes down.
 
 Providers besides the home cloud are named in ``[DEFAULT] providers``; each may have a
 ``[provider:NAME]`` section (see ``provider_opts``). Peer OCXs are named in ``[DEFAULT] peers``,
-each with a ``[peer:NAME]`` section (see ``peer_opts``).
+each with a ``[peer:NAME]`` section (see ``peer_opts``). A local project, by id or name, may
+have a ``[project:ID_OR_NAME]`` section (see ``project_opts``).
 """
 from __future__ import annotations
 
@@ -38,6 +39,36 @@ default_opts = [
     cfg.ListOpt("providers", default=[],
                 help="K2K service providers (their ids at the home Keystone) that OCX sends "
                      "calls to besides the home cloud. Each may have a [provider:NAME] section."),
+    cfg.BoolOpt("listen_notifications", default=False,
+                help="Run the notification listener (ocx listen) inside ocx serve, in one "
+                     "worker: resource mappings follow the providers' notifications (see "
+                     "[notifications] and each provider's notifications_url)."),
+    cfg.BoolOpt("discover_providers", default=True,
+                help="Also send calls to the K2K service providers registered at the home "
+                     "Keystone (/v3/OS-FEDERATION/service_providers, read with OCX's service "
+                     "user), refreshed while OCX runs: one added there is used, one disabled "
+                     "or removed there is no longer called. Those named in providers are "
+                     "always used."),
+    cfg.IntOpt("discovery_interval", default=60, min=1,
+               help="Seconds between two readings of the home Keystone's service providers."),
+    cfg.ListOpt("exclude_providers", default=[],
+                help="Service providers (ids at the home Keystone) never used even when the "
+                     "home Keystone lists them."),
+    cfg.FloatOpt("health_probe_interval", default=10.0, min=0.1,
+                 help="Seconds between two probes of a provider's service that is not up (a "
+                      "GET of its root); one that answers is called again."),
+    cfg.IntOpt("health_down_after", default=3, min=1,
+               help="Failed calls in a row (time-outs, 5xx answers) that take a provider's "
+                    "service down: it is skipped at once until a probe finds it answering. A "
+                    "refused connection takes it down at once."),
+    cfg.IntOpt("project_recheck_interval", default=3600, min=0,
+               help="Seconds a provider found to hold nothing of a project (the federated "
+                    "user has no project there) is left out of that project's listings and "
+                    "searches; then it is tried again, so that a project given a remote "
+                    "project there since is found. Listings and searches go to the "
+                    "project's home, the providers where it has a remote project, those "
+                    "never tried for it, and those listed in its [project:ID_OR_NAME] "
+                    "section."),
     cfg.DictOpt("default_providers", default={},
                 help="Where creates and listings of a service go when the caller names no "
                      "provider, per OCX service (compute, volume, image, network), e.g. "
@@ -100,6 +131,10 @@ keystone_opts = [
                      "keystonemiddleware's option of that name): for such a token OCX sends a "
                      "K2K provider a service token of its own user there, since the home "
                      "service's token means nothing to that provider."),
+    cfg.StrOpt("notifications_url", secret=True,
+               help="The home cloud's oslo.messaging transport URL for notifications "
+                    "(rabbit://user:password@host:5672/vhost, as its services' "
+                    "[oslo_messaging_notifications] transport_url); empty: not listened to."),
 ]
 
 store_opts = [
@@ -126,6 +161,24 @@ spanning_opts = [
                      "creating a spanning network is refused (503)."),
 ]
 
+notifications_opts = [
+    cfg.StrOpt("queue", default="ocx-notifications",
+               help="The durable queue OCX declares on each provider's broker, bound to the "
+                    "services' exchanges. OCX processes sharing one store share the name, so "
+                    "each notification is applied once; notifications sent while OCX is "
+                    "stopped wait for it there."),
+    cfg.ListOpt("exchanges", default=["nova", "cinder", "glance", "neutron"],
+                help="The services' notification exchanges (their control_exchange)."),
+    cfg.ListOpt("topics", default=["notifications", "versioned_notifications"],
+                help="Notification topics the services send on (routing keys TOPIC.info)."),
+    cfg.IntOpt("retention", default=86400, min=60,
+               help="Seconds the last event of each resource (a deleted one's tombstone "
+                    "included) is kept to order late, duplicated or reordered notifications."),
+    cfg.FloatOpt("reconnect_max", default=60.0, min=1.0,
+                 help="Longest wait, in seconds, between two tries at a broker that is down "
+                      "(the wait doubles from one second)."),
+]
+
 provider_opts = [
     cfg.StrOpt("kind", default="openstack", choices=["openstack"],
                help="What the provider is: an OpenStack cloud reached by K2K."),
@@ -136,6 +189,18 @@ provider_opts = [
     cfg.DictOpt("project_map", default={},
                 help="local project id or name → remote project id or name, when the remote "
                      "project is not the one of the same name."),
+    cfg.StrOpt("notifications_url", secret=True,
+               help="The provider's oslo.messaging transport URL for notifications "
+                    "(rabbit://user:password@host:5672/vhost); a resource notified there is "
+                    "mapped to this provider. Empty: not listened to."),
+]
+
+# [project:ID_OR_NAME]: a local project (by id or name) the operator says more about.
+project_opts = [
+    cfg.ListOpt("providers", default=[],
+                help="Providers the project's listings and searches always go to, besides "
+                     "those OCX has recorded for it (its home and where it has a remote "
+                     "project)."),
 ]
 
 
@@ -167,7 +232,9 @@ def list_opts():
     """For oslo-config-generator (``ocx.config`` namespace)."""
     return [(None, default_opts), ("keystone", keystone_opts), ("store", store_opts),
             ("spanning", spanning_opts),
-            ("provider:name", provider_opts), ("peer:name", peer_opts)]
+            ("notifications", notifications_opts),
+            ("provider:name", provider_opts), ("peer:name", peer_opts),
+            ("project:name", project_opts)]
 
 
 @dataclass(frozen=True)
@@ -196,12 +263,16 @@ def load(path: str | None = None, args: list[str] | None = None) -> cfg.ConfigOp
     conf.register_opts(keystone_opts, group="keystone")
     conf.register_opts(store_opts, group="store")
     conf.register_opts(spanning_opts, group="spanning")
+    conf.register_opts(notifications_opts, group="notifications")
     conf(args=args or [], project="ocx", default_config_files=[path] if path else [],
          default_config_dirs=[])
     for name in conf.providers:
         conf.register_opts(provider_opts, group=f"provider:{name}")
     for name in conf.peers:
         conf.register_opts(peer_opts, group=f"peer:{name}")
+    for section in conf.list_all_sections():
+        if section.startswith("project:"):
+            conf.register_opts(project_opts, group=section)
     _check(conf)
     return conf
 
@@ -266,3 +337,10 @@ def peers(conf: cfg.ConfigOpts, known: list[str]) -> list[PeerConfig]:
             raise ValueError(f"[peer:{name}]: fronts needs the peer's url")
         result.append(peer)
     return result
+
+
+def project_providers(conf: cfg.ConfigOpts) -> dict[str, tuple[str, ...]]:
+    """``[project:ID_OR_NAME] providers``: local project id or name → providers listed."""
+    return {section.removeprefix("project:"): tuple(conf[section].providers)
+            for section in conf.list_all_sections()
+            if section.startswith("project:") and section in conf}

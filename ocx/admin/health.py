@@ -11,12 +11,18 @@ limit (a provider that is down shows as down, never as a hang).
 Any HTTP answer below 500 counts as answering: the host is there and its Keystone runs.
 Probing (:func:`probe`, I/O) and judging (:func:`assess_home`, :func:`assess_service_provider`,
 pure) are kept apart.
+
+Besides the configured providers, those the gateway discovers at the home Keystone are shown
+(``discover_providers``; not those in ``exclude_providers``). When the gateway runs (at
+``public_url``), what it has seen of each provider's calls is shown too (``GET
+/ocx/v1/providers`` with the service user's token, which needs the admin role): its state
+(up, degraded, down), since when, and the last error.
 """
 from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 from keystoneauth1 import exceptions as ks_exc
@@ -24,8 +30,10 @@ from oslo_config import cfg
 
 from .. import config
 from ..backends.catalog import find_endpoint
+from ..backends.registry import CONFIGURED, DISCOVERED, ProviderEntry, merge
 from ..call import SERVICES
 from ..identity import ksa
+from ..identity.discovery import ListingFailed, service_providers
 from ..identity.validate import service_auth
 
 UP, DOWN, UNKNOWN = "up", "down", "unknown"
@@ -75,6 +83,10 @@ class ProviderStatus:
     detail: str                # why, in words
     services: tuple[str, ...] | None  # OCX's service names; None: not known yet
     keystone: str | None       # the Keystone URL that was asked
+    source: str = CONFIGURED   # home, configured (pinned) or discovered at the home Keystone
+    state: str | None = None   # the running gateway's: up, degraded, down (None: not known)
+    since: str | None = None
+    last_error: str | None = None
 
     def shown_services(self) -> str:
         """The services as a table shows them, saying why when they are not known."""
@@ -86,7 +98,8 @@ class ProviderStatus:
         return {"name": self.name, "kind": self.kind, "sp_id": self.sp_id,
                 "health": self.health,
                 "services": list(self.services) if self.services is not None else None,
-                "detail": self.detail, "keystone": self.keystone}
+                "detail": self.detail, "keystone": self.keystone, "source": self.source,
+                "state": self.state, "since": self.since, "last_error": self.last_error}
 
 
 def keystone_root(auth_url: str) -> str:
@@ -107,21 +120,24 @@ def assess_home(name: str, view: HomeView, auth_url: str, interface: str,
                 region: str | None) -> ProviderStatus:
     if not view.keystone.answered:
         return ProviderStatus(name, "openstack", None, DOWN,
-                              f"its Keystone {view.keystone.describe()}", None, auth_url)
+                              f"its Keystone {view.keystone.describe()}", None, auth_url,
+                              source="home")
     if view.catalog is None:
         return ProviderStatus(name, "openstack", None, UP,
                               f"its Keystone answers; services unknown: OCX's service user "
-                              f"{view.login_failure}", None, auth_url)
+                              f"{view.login_failure}", None, auth_url, source="home")
     return ProviderStatus(name, "openstack", None, UP, "its Keystone answers",
-                          offered_services(view.catalog, interface, region), auth_url)
+                          offered_services(view.catalog, interface, region), auth_url,
+                          source="home")
 
 
 def assess_service_provider(provider: config.ProviderConfig, view: HomeView,
-                            keystone: Answer | None) -> ProviderStatus:
+                            keystone: Answer | None, source: str = CONFIGURED
+                            ) -> ProviderStatus:
     """``keystone``: what the SP's Keystone answered (None: it was not asked)."""
     def status(health: str, detail: str, url: str | None = None) -> ProviderStatus:
         return ProviderStatus(provider.name, provider.kind, provider.sp_id, health, detail,
-                              None, url)
+                              None, url, source=source)
 
     if view.service_providers is None:
         return status(UNKNOWN, f"the home Keystone could not list its service providers: "
@@ -139,11 +155,35 @@ def assess_service_provider(provider: config.ProviderConfig, view: HomeView,
     return status(UP, "listed by the home Keystone; its Keystone answers", url)
 
 
+def with_gateway(status: ProviderStatus, seen: dict | None) -> ProviderStatus:
+    """``status`` with what the running gateway has seen of the provider (``seen``: its
+    record from ``GET /ocx/v1/providers``; None: it has none)."""
+    if seen is None:
+        return status
+    return replace(status, state=seen.get("state"), since=seen.get("since"),
+                   last_error=seen.get("last_error"))
+
+
+def shown_providers(conf: cfg.ConfigOpts, listed: dict[str, dict] | None
+                    ) -> list[tuple[config.ProviderConfig, str]]:
+    """The configured providers and, when discovery is on, the home Keystone's others: what
+    the gateway uses (``backends.registry.merge``), with where each comes from."""
+    configured = config.providers(conf)
+    if not conf.discover_providers or listed is None:
+        return [(p, CONFIGURED) for p in configured]
+    by_name = {p.name: p for p in configured}
+    entries = merge([ProviderEntry(p.name, p.sp_id, CONFIGURED) for p in configured], listed,
+                    conf.exclude_providers, reserved={"home"})
+    return [(by_name[e.name], CONFIGURED) if e.source != DISCOVERED else
+            (config.ProviderConfig(e.name, "openstack", e.sp_id, "public", {}), DISCOVERED)
+            for e in entries]
+
+
 # -- probing (I/O) -----------------------------------------------------------------------------
 
 async def probe(conf: cfg.ConfigOpts, home: str, timeout: float) -> list[ProviderStatus]:
-    """The status of the home cloud (named ``home``) and of every configured service
-    provider, all found within about ``timeout`` seconds."""
+    """The status of the home cloud (named ``home``) and of every service provider the
+    gateway uses, all found within about ``timeout`` seconds."""
     auth_url = conf.keystone.auth_url.rstrip("/")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -160,15 +200,36 @@ async def probe(conf: cfg.ConfigOpts, home: str, timeout: float) -> list[Provide
         else:
             sps, listing_failure = await _service_providers(http, auth_url, token, left())
         view = HomeView(keystone, catalog, login_failure, sps, listing_failure)
-        remotes = config.providers(conf)
-        listed = [p for p in remotes if sps is not None and p.sp_id in sps]
-        answers = await asyncio.gather(*(
-            _get(http, keystone_root(sps[p.sp_id].get("auth_url") or ""), left())
-            for p in listed))
+        remotes = shown_providers(conf, sps)
+        listed = [p for p, _ in remotes if sps is not None and p.sp_id in sps]
+        answers, seen = await asyncio.gather(
+            asyncio.gather(*(_get(http, keystone_root(sps[p.sp_id].get("auth_url") or ""),
+                                  left()) for p in listed)),
+            _gateway_view(http, config.public_url(conf), token, left()))
     by_name = {p.name: a for p, a in zip(listed, answers)}
-    return [assess_home(home, view, auth_url, conf.keystone.home_interface,
-                        conf.keystone.region_name),
-            *(assess_service_provider(p, view, by_name.get(p.name)) for p in remotes)]
+    return [with_gateway(assess_home(home, view, auth_url, conf.keystone.home_interface,
+                                     conf.keystone.region_name), seen.get(home)),
+            *(with_gateway(assess_service_provider(p, view, by_name.get(p.name), source),
+                           seen.get(p.name))
+              for p, source in remotes)]
+
+
+async def _gateway_view(http: aiohttp.ClientSession, public_url: str, token: str | None,
+                        timeout: float) -> dict[str, dict]:
+    """What the running gateway has seen of each provider, by name; nothing when it does not
+    run or will not say (its health is then simply not shown)."""
+    if token is None or timeout <= 0:
+        return {}
+    try:
+        async with http.get(f"{public_url}/ocx/v1/providers",
+                            headers={"X-Auth-Token": token, "Accept": "application/json"},
+                            timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            if response.status != 200:
+                return {}
+            body = await response.json(content_type=None)
+        return {str(p["name"]): p for p in body["providers"]}
+    except (aiohttp.ClientError, TimeoutError, ValueError, TypeError, KeyError):
+        return {}
 
 
 async def _get(http: aiohttp.ClientSession, url: str, timeout: float) -> Answer:
@@ -204,24 +265,7 @@ def _login(conf: cfg.ConfigOpts, timeout: float
 
 async def _service_providers(http: aiohttp.ClientSession, auth_url: str, token: str,
                              timeout: float) -> tuple[dict[str, dict] | None, str]:
-    if timeout <= 0:
-        return None, "no time left to ask"
     try:
-        async with http.get(f"{auth_url}/OS-FEDERATION/service_providers",
-                            headers={"X-Auth-Token": token, "Accept": "application/json"},
-                            timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-            if response.status == 403:
-                return None, "OCX's service user may not list them (HTTP 403)"
-            if response.status != 200:
-                return None, f"it answered HTTP {response.status}"
-            body = await response.json(content_type=None)
-    except TimeoutError:
-        return None, f"it did not answer within {timeout:.1f} s"
-    except aiohttp.ClientConnectionError:
-        return None, "it is unreachable"
-    except (aiohttp.ClientError, ValueError) as exc:
-        return None, f"it gave an answer OCX cannot read ({type(exc).__name__})"
-    try:
-        return {sp["id"]: sp for sp in body["service_providers"]}, ""
-    except (TypeError, KeyError):
-        return None, "it gave an answer OCX cannot read"
+        return await service_providers(http, auth_url, token, timeout), ""
+    except ListingFailed as exc:
+        return None, exc.reason

@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 
 from aiohttp import web
 
-from ..backends.base import Credentials, ProviderFailure, ProviderResponse
+from ..backends.base import (Credentials, ProviderFailure, ProviderResponse,
+                             ProviderUnreachable)
 from ..call import ApiRequest
 from ..extensions.base import Call, ExtensionError, Extensions, Located
 from ..identity.errors import (IdentityUnavailable, K2KFailed, NoRemoteProject, NotInjected,
@@ -30,6 +31,7 @@ from ..store import ResourceMapping
 from .errors import OcxError, error_response
 from .request import ParseError, parse
 from .fanout import Fanout, ListingSettings
+from .usage import narrowed
 from .response import Shaped, shape
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class Stages:
     listing: ListingSettings
     reachable: Sequence[str] = ()  # providers reached only with a peer's injected mappings
     voucher: object = None     # identity.vouch.ServiceVoucher: token_at(service_token, provider)
+    usage: object = None       # identity.usage.ProjectUsage: the providers each project uses
 
 
 def _wants_body(request: web.Request) -> bool:
@@ -266,23 +269,32 @@ class Gateway:
         return await self._search(call, body)
 
     async def _search(self, call: Call, body) -> ProviderResponse:
-        credited, failed = await self._credit_all(call.caller, call.plan.targets,
+        # Only the providers the caller's project uses (``routing.targets``).
+        credited, failed = await self._credit_all(call.caller, await self._targets(call),
                                                   _service_token(call.request))
         credited.update({p: Outcome(p, failure=_reason(exc), absent=_holds_nothing(exc))
                          for p, exc in failed.items()})
         return await self.s.executor.search(call.request, credited, by_arrival=call.plan.learn,
                                             body=body)
 
+    async def _targets(self, call: Call) -> tuple[str, ...]:
+        """The plan's targets the caller's project's listing or search goes to."""
+        return await narrowed(self.s.usage, call.caller, call.plan.targets, self.s.providers[0])
+
     async def _credit_all(self, caller, providers: Sequence[str],
                           service_token: str | None = None
                           ) -> tuple[dict[str, Credentials], dict[str, Exception]]:
         """Credentials at each provider, and why there are none at the others."""
+        # A provider that is down is skipped at once: no K2K exchange, no call (routing.execute).
+        asked = [p for p in providers if not self.s.executor.is_down(p)]
         results = await asyncio.gather(*(self._credit(caller, p, service_token)
-                                         for p in providers),
+                                         for p in asked),
                                        return_exceptions=True)
         credited: dict[str, Credentials] = {}
-        failed: dict[str, Exception] = {}
-        for provider, result in zip(providers, results):
+        failed: dict[str, Exception] = {
+            p: ProviderUnreachable(p, "is down; skipped until it answers again")
+            for p in providers if p not in asked}
+        for provider, result in zip(asked, results):
             if isinstance(result, (K2KFailed, ProviderFailure, NoRemoteProject)):
                 failed[provider] = result
             elif isinstance(result, BaseException):
@@ -297,7 +309,7 @@ class Gateway:
             recent = await self._versions_from_home(call)
             if recent is not None:
                 return recent
-        credited, failed = await self._credit_all(call.caller, call.plan.targets)
+        credited, failed = await self._credit_all(call.caller, await self._targets(call))
         missing = {p: _reason(exc) for p, exc in failed.items() if not _holds_nothing(exc)}
         if isinstance(call.plan.merge, Combine):
             return await self.fanout.document(call, credited, missing)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import secrets
 import signal
@@ -19,18 +20,23 @@ from oslo_config import cfg
 from .. import config
 from ..backends.openstack import OpenStackProvider
 from ..extensions.base import load as load_extensions
+from ..identity.heal import HealingMapper
 from ..identity.k2k import K2KExchanger
-from ..identity.tokens import Remote, TokenMapper
+from ..identity.tokens import TokenMapper
+from ..identity.usage import ProjectUsage, RecordingMapper
 from ..identity.validate import TokenValidator, service_auth
 from ..identity.vouch import ServiceVoucher
+from ..learn import listener as notification_listener
 from ..learn.peers import PeerClient
 from ..routing.execute import Executor
 from ..routing.plan import learnable_types
 from ..store import MappingStore
 from ..store.location import store_keys, store_url
+from .admin_api import ProjectsApi
 from .app import Stages, make_app, marker_key
 from .fanout import ListingSettings
 from .peering import PATH as PEER_PATH
+from .providers_api import LiveProviders
 from .peering import PeerInjections
 
 HOME = "home"
@@ -39,8 +45,10 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
-async def gateway(conf: cfg.ConfigOpts) -> AsyncIterator[web.Application]:
-    """The gateway application with everything it needs open; closed on exit."""
+async def gateway(conf: cfg.ConfigOpts, *,
+                  notifications: bool = True) -> AsyncIterator[web.Application]:
+    """The gateway application with everything it needs open; closed on exit.
+    ``notifications``: this process may run the notification listener (one worker does)."""
     if not conf.keystone.auth_url:
         raise ValueError("[keystone] auth_url is required")
     store = await MappingStore.open(store_url(conf), store_keys(conf),
@@ -70,9 +78,19 @@ async def gateway(conf: cfg.ConfigOpts) -> AsyncIterator[web.Application]:
                                    token_cache_seconds=conf.keystone.token_cache_seconds,
                                    refusal_cache_seconds=conf.keystone.refusal_cache_seconds)
         exchanger = K2KExchanger(conf.keystone.auth_url, timeout=conf.call_timeout)
-        mapper = TokenMapper(store, exchanger, home=HOME, remotes={
-            name: Remote(p.sp_id, p.project_map) for name, p in remotes.items()})
-        executor = Executor(session, {**providers, **reachable}, **timeouts)
+        # The providers of now (configured and discovered), read on every call; their health.
+        live = LiveProviders(conf, providers, home=HOME, via=via, reachable=reachable,
+                             validator=validator, http=session)
+        token_mapper = TokenMapper(store, exchanger, home=HOME, remotes=live.registry.remotes)
+        # A token OCX made at a provider that refuses it is made anew (identity.heal).
+        token_mapper = HealingMapper(token_mapper, store)
+        # Every credit of a caller's project records where the project has a remote project.
+        configured = config.project_providers(conf)
+        usage = ProjectUsage(store.projects, configured=configured, recheck=dt.timedelta(
+            seconds=conf.project_recheck_interval))
+        mapper = RecordingMapper(token_mapper, usage)
+        executor = Executor(session, live.registry.objects, **timeouts, health=live.health,
+                            healer=token_mapper)
         peer_client = PeerClient(session, peers.values(), me=conf.peer_name,
                                  timeout=conf.call_timeout,
                                  service_token=validator.service_token)
@@ -82,24 +100,33 @@ async def gateway(conf: cfg.ConfigOpts) -> AsyncIterator[web.Application]:
             validator=validator, mapper=mapper, store=store, executor=executor,
             extensions=load_extensions(conf.extensions, store=store, executor=executor,
                                        mapper=mapper, peers=peer_client,
-                                       providers=tuple(providers),
+                                       providers=live.registry,
                                        network_extensions_union=conf.network_extensions_union,
                                        vni_ranges=tuple(conf.spanning.vni_ranges)),
-            providers=tuple(providers),
+            providers=live.registry,
             defaults=config.default_providers(conf, list(providers)),
             public_url=config.public_url(conf),
             via=via,
             listing=listing,
             reachable=tuple(reachable),
-            voucher=ServiceVoucher(validator, mapper, home=HOME, service_roles=frozenset(
-                conf.keystone.service_token_roles)))
+            voucher=ServiceVoucher(validator, token_mapper, home=HOME,
+                                   service_roles=frozenset(conf.keystone.service_token_roles)),
+            usage=usage)
+        projects_api = ProjectsApi(validator=validator, store=store, usage=usage, mapper=mapper,
+                                   executor=executor, providers=live.registry,
+                                   configured=configured, timeout=conf.listing_timeout)
         injections = PeerInjections(peers, validator=validator, store=store,
                                     types=learnable_types())
+        await live.start()
         purging = asyncio.create_task(purge_forever(store, conf.store.purge_interval))
+        listening = notification_listener.start(conf, store, HOME) if notifications else None
         try:
-            yield make_app(stages, routes=[web.post(PEER_PATH, injections.handle)])
+            yield make_app(stages, routes=[web.post(PEER_PATH, injections.handle),
+                                           *projects_api.routes(), *live.routes()])
         finally:
             purging.cancel()
+            await live.stop()
+            await notification_listener.stop(listening)
     finally:
         await session.close()
         await store.close()
@@ -118,12 +145,13 @@ async def purge_forever(store: MappingStore, interval: float) -> None:
                 log.info("purged %d expired token mappings", removed)
 
 
-async def serve(conf: cfg.ConfigOpts, ready=None, *, reuse_port: bool = False) -> None:
+async def serve(conf: cfg.ConfigOpts, ready=None, *, reuse_port: bool = False,
+                notifications: bool = True) -> None:
     """Run the gateway until cancelled; ``ready(url)`` is called once it listens.
 
     ``reuse_port``: several worker processes listen on the same port (``ocx serve --workers``).
     """
-    async with gateway(conf) as app:
+    async with gateway(conf, notifications=notifications) as app:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         # A burst of new clients (1,000 users at once) overflows the default backlog of 128.
@@ -138,13 +166,14 @@ async def serve(conf: cfg.ConfigOpts, ready=None, *, reuse_port: bool = False) -
             await runner.cleanup()
 
 
-def run(conf: cfg.ConfigOpts, *, reuse_port: bool = False, ready=None) -> None:
+def run(conf: cfg.ConfigOpts, *, reuse_port: bool = False, ready=None,
+        notifications: bool = True) -> None:
     """Serve until SIGTERM (a clean stop: connections closed, the store closed) or Ctrl-C."""
     async def main() -> None:
         task = asyncio.current_task()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
-            await serve(conf, ready, reuse_port=reuse_port)
+            await serve(conf, ready, reuse_port=reuse_port, notifications=notifications)
 
     with asyncio.Runner(loop_factory=_loop_factory(conf.event_loop)) as runner:
         with contextlib.suppress(KeyboardInterrupt):

@@ -29,7 +29,9 @@ def _worker(config_path: str, index: int, ready) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     conf = config.load(config_path)
-    run(conf, reuse_port=True, ready=lambda url: ready.put((index, url)))
+    # One worker listens to notifications (a restarted worker 0 listens again).
+    run(conf, reuse_port=True, ready=lambda url: ready.put((index, url)),
+        notifications=index == 0)
 
 
 class Workers:

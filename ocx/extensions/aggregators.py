@@ -38,7 +38,7 @@ class Aggregator(Extension):
             cls.name = f"{collection.removeprefix('os-').rstrip('s')}-aggregator"
 
     def __init__(self, providers: Sequence[str]) -> None:
-        self.providers = tuple(providers)
+        self.providers = providers  # live: the gateway's providers change while it runs
 
     async def on_plan(self, call: Call, params: dict[str, str]) -> None:
         call.plan = planning.aggregate(call.plan, call.request, self.listing, self.providers)
@@ -96,7 +96,7 @@ class _Combining(Extension, abc.ABC):
     methods = frozenset({"GET"})
 
     def __init__(self, providers: Sequence[str]) -> None:
-        self.providers = tuple(providers)
+        self.providers = providers  # live: the gateway's providers change while it runs
 
     @abc.abstractmethod
     def combiner(self) -> Combine:

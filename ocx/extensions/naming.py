@@ -66,7 +66,7 @@ class NameRouting(Extension):
              "/network/{collection}")
 
     def __init__(self, providers: Sequence[str]) -> None:
-        self.providers = tuple(providers)
+        self.providers = providers  # live: the gateway's providers change while it runs
 
     async def on_request(self, call: Call, params: dict[str, str]) -> None:
         changed = routed(call.request, self.providers)

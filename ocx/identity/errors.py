@@ -47,6 +47,18 @@ class NoRemoteProject(IdentityError):
         self.candidates = candidates
 
 
+class NoRemoteProjectAt(K2KFailed, NoRemoteProject):
+    """A K2K exchange with ``provider`` found no single remote project for the caller's
+    project: a failed exchange, and ``candidates`` says why (0: the provider holds nothing of
+    the project, which ``identity.usage`` records)."""
+
+    def __init__(self, provider: str, reason: str, candidates: int) -> None:
+        Exception.__init__(self, f"{provider}: {reason}")
+        self.provider = provider
+        self.reason = reason
+        self.candidates = candidates
+
+
 class NotInjected(K2KFailed):
     """``provider`` is reached only with token mappings a peer injected, and there is none
     for the caller's token: the call cannot go there (no K2K exchange is possible)."""

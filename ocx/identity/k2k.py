@@ -28,7 +28,7 @@ from keystoneauth1.identity import v3
 from . import ksa
 from .caller import Caller
 from .coalesce import Coalescer
-from .errors import K2KFailed, NoRemoteProject
+from .errors import K2KFailed, NoRemoteProject, NoRemoteProjectAt
 from .projects import ProjectRule, RemoteProject, choose_remote_project
 
 EXCHANGE_THREADS = 16   # K2K exchanges under way at once; each waits on two Keystones
@@ -68,6 +68,8 @@ class K2KExchanger:
         self.auth_url = auth_url.rstrip("/")
         self.timeout = timeout
         self._exchanges: Coalescer[RemoteCredentials] = Coalescer()
+        # Steps 2 and 3 (a token in a header, no cookie) go through the SP's kept session.
+        self.sessions = ksa.SessionCache(timeout)
         self._pool = ThreadPoolExecutor(max_workers=EXCHANGE_THREADS,
                                         thread_name_prefix="ocx-k2k")
 
@@ -94,14 +96,13 @@ class K2KExchanger:
 
     def _exchange_now(self, caller: Caller, sp_id: str, rule: ProjectRule
                       ) -> RemoteCredentials:
-        # One session for the whole exchange and no other: it holds the SP's session cookie.
-        session = ksa.session(self.timeout)
-        unscoped = self._login(session, caller, sp_id)
+        # Step 1 has a session of its own and no other: it holds the SP's session cookie.
+        unscoped = self._login(ksa.session(self.timeout), caller, sp_id)
         try:
             project = rule.choose(caller.project_id, caller.project_name, unscoped.candidates)
         except NoRemoteProject as exc:
-            raise K2KFailed(sp_id, str(exc)) from None
-        scoped = self._scope(session, unscoped, project, sp_id)
+            raise NoRemoteProjectAt(sp_id, str(exc), exc.candidates) from None
+        scoped = self._scope(unscoped, project, sp_id)
         return RemoteCredentials(
             token=scoped.auth_token, project_id=scoped.project_id,
             project_name=scoped.project_name or project.name, expires_at=scoped.expires,
@@ -128,9 +129,10 @@ class K2KExchanger:
             raise K2KFailed(sp_id, f"K2K login failed: {where} {ksa.describe(exc)}") from None
         sp_url = k2k.auth_url.rstrip("/")  # the SP's v3 URL, learnt from the exchange
         try:
-            listing = session.get(f"{sp_url}/auth/projects", authenticated=False,
-                                  headers={"X-Auth-Token": auth_ref.auth_token,
-                                           "Accept": "application/json"}).json()
+            with self.sessions.using(sp_url) as kept:
+                listing = kept.get(f"{sp_url}/auth/projects", authenticated=False,
+                                   headers={"X-Auth-Token": auth_ref.auth_token,
+                                            "Accept": "application/json"}).json()
             candidates = tuple(RemoteProject(str(p["id"]), str(p["name"]), p.get("domain_id"))
                                for p in listing["projects"])
         except Exception as exc:
@@ -138,13 +140,13 @@ class K2KExchanger:
                                    f"Keystone {ksa.describe(exc)}") from None
         return _Unscoped(auth_ref.auth_token, sp_url, candidates)
 
-    @staticmethod
-    def _scope(session, unscoped: _Unscoped, project: RemoteProject, sp_id: str
+    def _scope(self, unscoped: _Unscoped, project: RemoteProject, sp_id: str
                ) -> access.AccessInfoV3:
         """Step 3, in a worker thread: the unscoped SP token rescoped to the project."""
         plugin = v3.Token(unscoped.auth_url, unscoped.token, project_id=project.id)
         try:
-            return plugin.get_auth_ref(session)
+            with self.sessions.using(unscoped.auth_url) as kept:
+                return plugin.get_auth_ref(kept)
         except Exception as exc:
             raise K2KFailed(sp_id, f"scoping to project {project.name} failed: its Keystone "
                                    f"{ksa.describe(exc)}") from None

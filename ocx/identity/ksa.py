@@ -6,7 +6,11 @@ turning on debug logging cannot leak either.
 """
 from __future__ import annotations
 
+import contextlib
+import http.cookiejar
 import re
+import threading
+from collections.abc import Iterator
 
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import session as ks_session
@@ -28,6 +32,53 @@ def session(timeout: float, auth: BaseAuthPlugin | None = None) -> QuietSession:
     session cookie of the service provider in it, which must never serve another caller.
     """
     return QuietSession(auth=auth, timeout=timeout)
+
+
+class SessionCache:
+    """One keystoneauth1 session per Keystone endpoint, kept and reused (its connections stay
+    open between K2K exchanges), and made anew when a request through it could not reach the
+    endpoint (seed 004: sessions per Keystone, marked and re-established when they go bad).
+
+    For requests that leave no state behind only (a token in a header, never a cookie): its
+    sessions take no cookies, so nothing of one caller's can reach another's request.
+    Thread-safe: exchanges run in worker threads.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._sessions: dict[str, QuietSession] = {}
+        self._lock = threading.Lock()
+        self.made = 0                     # sessions made (the first per endpoint, and renewals)
+
+    def get(self, endpoint: str) -> QuietSession:
+        with self._lock:
+            kept = self._sessions.get(endpoint)
+            if kept is None:
+                kept = session(self.timeout)
+                kept.session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(
+                    allowed_domains=[]))
+                self._sessions[endpoint] = kept
+                self.made += 1
+            return kept
+
+    def discard(self, endpoint: str, bad: QuietSession) -> None:
+        """Drop ``bad`` (if it is still the one kept) so that the next request makes anew."""
+        with self._lock:
+            if self._sessions.get(endpoint) is bad:
+                del self._sessions[endpoint]
+            else:
+                return
+        bad.session.close()
+
+    @contextlib.contextmanager
+    def using(self, endpoint: str) -> Iterator[QuietSession]:
+        """The endpoint's session; discarded if a request through it cannot reach it."""
+        kept = self.get(endpoint)
+        try:
+            yield kept
+        except (ks_exc.ConnectionError, ks_exc.SSLError):
+            self.discard(endpoint, kept)
+            raise
 
 
 def describe(exc: BaseException) -> str:

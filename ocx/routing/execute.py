@@ -20,6 +20,7 @@ from ..backends.base import (
     ProviderFailure,
     ProviderResponse,
     ProviderTimeout,
+    ProviderUnreachable,
     ServiceNotOffered,
 )
 from ..call import ApiRequest
@@ -61,21 +62,80 @@ def locator(request: ApiRequest) -> ApiRequest:
                            query=MultiDictProxy(MultiDict()))
 
 
+class RenewedMidStream(ProviderFailure):
+    """The provider refused the token OCX holds there; a new one is made, but the call's body
+    was a stream already spent: the caller sends it again."""
+
+    status = 503
+
+
 class Executor:
+    """``health`` (backends.health.HealthBook): fed every call's outcome; a service it says is
+    down is not called. ``healer`` (identity.heal.HealingMapper): ``renew(provider,
+    credentials)`` on a provider's 401, for a token OCX made there."""
+
     def __init__(self, session: aiohttp.ClientSession, providers: Mapping[str, Provider], *,
-                 connect_timeout: float, call_timeout: float) -> None:
+                 connect_timeout: float, call_timeout: float, health=None,
+                 healer=None) -> None:
         self.session = session
         self.providers = providers
         # sock_read limits the wait for each chunk, not the whole (streamed) body.
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout,
                                              sock_read=call_timeout)
+        self.health = health
+        self.healer = healer
         self._stragglers: set[asyncio.Task] = set()   # searches' losers, still answering
+
+    def is_down(self, provider: str) -> bool:
+        """Every service of ``provider`` OCX has called is down: it is skipped at once."""
+        return self.health is not None and self.health.provider_state(provider) == "down"
 
     async def send(self, provider: str, request: ApiRequest, credentials: Credentials,
                    body=None, method: str | None = None) -> ProviderResponse:
-        return await self.providers[provider].send(self.session, request, credentials,
-                                                   body=body, timeout=self.timeout,
-                                                   method=method)
+        target = self.providers[provider]
+        if self.health is not None:
+            refusal = self.health.refusal(provider, request.service)
+            if refusal is not None:
+                raise ProviderUnreachable(provider, refusal)
+        answer = await self._send(target, request, credentials, body, method)
+        if answer.status != 401 or self.healer is None:
+            return answer
+        # A 401 of a token OCX made there (not the caller's own): a new one, and once again.
+        try:
+            renewed = await self.healer.renew(provider, credentials)
+        except Exception as exc:  # noqa: BLE001 - K2K failures and the like, described
+            answer.release()
+            raise ProviderFailure(provider, f"refused the token OCX holds there, and no new "
+                                            f"one could be had ({_reason(exc)})") from None
+        if renewed is None:
+            return answer
+        answer.release()
+        if body is not None and not isinstance(body, (bytes, bytearray)):
+            raise RenewedMidStream(provider, "refused the token OCX held there; a new one is "
+                                             "made: send the call again")
+        return await self._send(target, request, renewed, body, method)
+
+    async def _send(self, target: Provider, request: ApiRequest, credentials: Credentials,
+                    body, method: str | None) -> ProviderResponse:
+        """One call, its outcome told to the health book."""
+        try:
+            answer = await target.send(self.session, request, credentials, body=body,
+                                       timeout=self.timeout, method=method)
+        except ServiceNotOffered:
+            raise
+        except ProviderFailure as exc:
+            if self.health is not None:
+                self.health.failed(target.name, request.service, exc.reason,
+                                   refused=isinstance(exc, ProviderUnreachable),
+                                   url=target.root(request.service, credentials))
+            raise
+        if self.health is not None:
+            if answer.status >= 500:
+                self.health.failed(target.name, request.service,
+                                   f"answered HTTP {answer.status}", url=answer.root)
+            else:
+                self.health.answered(target.name, request.service)
+        return answer
 
     async def search(self, request: ApiRequest, credentials: Mapping[str, Credentials | Outcome],
                      *, by_arrival: bool, body=None) -> ProviderResponse:
@@ -156,6 +216,10 @@ class Executor:
             if name in answers and answers[name].ok:
                 return answers[name]
         return None
+
+
+def _reason(failure: Exception) -> str:
+    return getattr(failure, "reason", None) or type(failure).__name__
 
 
 async def gather(calls: Mapping[str, Awaitable[T]], deadline: float

@@ -82,6 +82,13 @@ class TokenRegistry:
         self._revoked.add(token.audit_id)
         self._tokens.pop(token.id, None)
 
+    def forget_all(self) -> int:
+        """Every token gone, as when a Keystone with in-memory tokens restarts; how many."""
+        count = len(self._tokens)
+        self._tokens.clear()
+        self._revoked.clear()
+        return count
+
     def revoke_user(self, user_id: str) -> None:
         for token in [t for t in self._tokens.values() if t.user_id == user_id]:
             self.revoke(token)

@@ -8,6 +8,8 @@ other service is down.
   ``{"latency_ms": {"*": 50}, "error_rate": {"nova": 0.5}, "down": {"keystone": true}}``.
 - ``GET|DELETE /sim/clouds/{cloud}/calls``: calls received by service and method; reset.
 - ``PATCH /sim/clouds/{cloud}/settings``: per-service options, such as ``nova.cinder_url``.
+- ``POST /sim/clouds/{cloud}/keystone/restart``: its Keystone restarts and forgets every token
+  (and federation session); the cloud's services then refuse every token issued before.
 """
 from __future__ import annotations
 
@@ -104,6 +106,11 @@ def make_control_app(exchange: SimExchange) -> web.Application:
         cloud = _cloud(exchange, request)
         cloud.calls.clear()
         return json_response(cloud.call_counts())
+
+    @routes.post("/sim/clouds/{cloud}/keystone/restart")
+    async def restart_keystone(request: web.Request) -> web.Response:
+        cloud = _cloud(exchange, request)
+        return json_response({"tokens_forgotten": await cloud.keystone.restart()})
 
     @routes.patch("/sim/clouds/{cloud}/settings")
     async def patch_settings(request: web.Request) -> web.Response:

@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -339,6 +340,7 @@ class Federation:
         self.keystone = keystone
         # IdP side
         self.service_providers: dict[str, dict] = {}
+        self.assertions: Counter[str] = Counter()   # assertions issued, by service provider id
         # SP side: Keystone's records, and what Shibboleth trusts (entity id → certificate)
         self.identity_providers: dict[str, dict] = {}
         self.protocols: dict[tuple[str, str], dict] = {}
@@ -347,6 +349,10 @@ class Federation:
         self._sessions: dict[str, _Session] = {}
         self._replay = saml.ReplayGuard()
         self._shadow_users: dict[tuple[str, str, str], str] = {}
+
+    def forget_sessions(self) -> None:
+        """Shibboleth's sessions gone (its daemon restarted with Keystone)."""
+        self._sessions.clear()
 
     @property
     def base_url(self) -> str:
@@ -463,6 +469,7 @@ class Federation:
         response = saml.build_response(self._claims(token), issuer=self.entity_id,
                                        recipient=sp["sp_url"], audience=sp["sp_url"],
                                        identity=self.signing_identity)
+        self.assertions[sp_id] += 1
         return response, sp
 
     def _claims(self, token: Token) -> saml.Claims:

@@ -184,6 +184,19 @@ class KeystoneService(SimService):
         return {user: {"password": pw, "project": projects[user]}
                 for user, pw in self._demo_passwords.items()}
 
+    async def restart(self) -> int:
+        """A restart of a Keystone that keeps its tokens in memory: its socket closed (open
+        connections dropped) and reopened on the same port, every token and federation
+        session forgotten. The other services of the cloud then refuse every token issued
+        before; how many were forgotten."""
+        await self.cloud.set_down(self.name, True)
+        try:
+            forgotten = self.tokens.forget_all()
+            self.federation.forget_sessions()
+        finally:
+            await self.cloud.set_down(self.name, False)
+        return forgotten
+
     # -- the catalog ------------------------------------------------------------------------
 
     async def on_start(self) -> None:

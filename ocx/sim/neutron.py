@@ -703,6 +703,10 @@ SECURITY_GROUP_RULE = Kind("security_group_rule", "security_group_rules",
                            lambda i: SimError(404, f"Security group rule {i} does not exist",
                                               kind="SecurityGroupRuleNotFound"),
                            taggable=False, updatable=False)
+# Neutron's default quotas (its [quotas] quota_<resource> options).
+QUOTA_DEFAULTS = {"network": 100, "subnet": 100, "port": 500, "router": 10, "floatingip": 50,
+                  "security_group": 10, "security_group_rule": 100}
+
 KINDS = (NETWORK, SUBNET, PORT, ROUTER, FLOATINGIP, SECURITY_GROUP, SECURITY_GROUP_RULE)
 
 
@@ -1264,6 +1268,8 @@ class NeutronService(SimService):
                            web.get(tags + "/{tag}", self._handler(self.check_tag, kind)),
                            web.put(tags + "/{tag}", self._handler(self.add_tag, kind)),
                            web.delete(tags + "/{tag}", self._handler(self.remove_tag, kind))]
+        routes += [web.get("/v2.0/quotas/{project_id}", self.show_quota),
+                   web.get("/v2.0/quotas/{project_id}/details", self.show_quota_details)]
         routes += [web.put("/v2.0/routers/{id}/add_router_interface", self.add_interface),
                    web.put("/v2.0/routers/{id}/remove_router_interface", self.remove_interface)]
         # pecan serves a path with a trailing slash as the path without it.
@@ -1312,6 +1318,32 @@ class NeutronService(SimService):
                 return json_response({"extension": extension_doc(*ext)})
         raise SimError(404, f"Extension with alias {alias} does not exist",
                        kind="HTTPNotFound")
+
+    # -- quotas (read only: every project has the cloud's ``neutron.quota_*``) -----------------
+
+    def _quota_limits(self) -> dict[str, int]:
+        return {name: int(self.cloud.setting(f"neutron.quota_{name}", str(value)))
+                for name, value in QUOTA_DEFAULTS.items()}
+
+    def _quota_project(self, request: web.Request) -> str:
+        token: Token = request[TOKEN]
+        project = request.match_info["project_id"]
+        if not token.is_admin and project != token.project_id:
+            raise policy_denied("get_quota")
+        return project
+
+    async def show_quota(self, request: web.Request) -> web.Response:
+        self._quota_project(request)
+        return json_response({"quota": self._quota_limits()})
+
+    async def show_quota_details(self, request: web.Request) -> web.Response:
+        """Each limit with what the project uses of it (``used``; nothing is ``reserved``)."""
+        project = self._quota_project(request)
+        used = {kind.resource: sum(1 for r in self.records[kind.collection].values()
+                                   if r.get("project_id") == project) for kind in KINDS}
+        return json_response({"quota": {
+            name: {"limit": limit, "used": used.get(name, 0), "reserved": 0}
+            for name, limit in self._quota_limits().items()}})
 
     # -- who sees what ------------------------------------------------------------------------
 

@@ -1741,6 +1741,8 @@ class NovaService(SimService):
             ("GET", "/os-availability-zone", self.list_zones),
             ("GET", "/os-availability-zone/detail", self.list_zones_detail),
             ("GET", "/limits", self.show_limits),
+            ("GET", "/os-quota-sets/{target}", self.show_quota_set),
+            ("GET", "/os-quota-sets/{target}/detail", self.show_quota_detail),
             ("GET", "/servers", self.list_servers),
             ("POST", "/servers", self.create_server),
             ("GET", "/servers/detail", self.list_servers_detail),
@@ -1988,6 +1990,29 @@ class NovaService(SimService):
         project_id = request.query.get("tenant_id") if call.is_admin else None
         usage = self._usage(project_id or call.project_id)
         return json_response(limits_view(usage, self._quota(), call.version))
+
+    # -- quota sets (read only: every project has the cloud's ``nova.quota_*``) ---------------
+
+    def _quota_target(self, call: Call, target: str, action: str) -> str:
+        if not call.is_admin and target != call.project_id:
+            raise SimError(403, f"Policy doesn't allow os_compute_api:os-quota-sets:{action} "
+                                "to be performed.")
+        return target
+
+    async def show_quota_set(self, request: web.Request) -> web.Response:
+        call = self._call(request)
+        target = self._quota_target(call, request.match_info["target"], "show")
+        return json_response({"quota_set": {"id": target, **self._quota()}})
+
+    async def show_quota_detail(self, request: web.Request) -> web.Response:
+        """Each limit with what the project uses of it (``in_use``; nothing is ``reserved``)."""
+        call = self._call(request)
+        target = self._quota_target(call, request.match_info["target"], "detail")
+        used = self._usage(target)
+        used["key_pairs"] = sum(1 for uid, _ in self.keypairs if uid == call.token.user_id)
+        return json_response({"quota_set": {"id": target, **{
+            name: {"limit": limit, "in_use": used.get(name, 0), "reserved": 0}
+            for name, limit in self._quota().items()}}})
 
     # -- servers: reading ------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from .crypto import generate_key, load_or_create_key
 from .migrate import SchemaNotCurrent, upgrade
 from .models import (
     SOURCES,
+    ProjectProvider,
     ResourceMapping,
     SpanningNetwork,
     SpanningSubnet,
@@ -19,7 +20,7 @@ from .models import (
 from .sql import MappingStore
 from .urls import async_url
 
-__all__ = ["SOURCES", "MappingStore", "ResourceMapping", "SchemaNotCurrent", "SpanningNetwork",
-           "SpanningSubnet", "SpanningView", "TokenMapping", "TokenMappingInfo", "Twin",
-           "async_url", "generate_key", "load_or_create_key", "token_hash", "upgrade",
+__all__ = ["SOURCES", "MappingStore", "ProjectProvider", "ResourceMapping", "SchemaNotCurrent",
+           "SpanningNetwork", "SpanningSubnet", "SpanningView", "TokenMapping", "TokenMappingInfo",
+           "Twin", "async_url", "generate_key", "load_or_create_key", "token_hash", "upgrade",
            "utcnow"]

@@ -156,3 +156,32 @@ class SpanningView:
 
     def __bool__(self) -> bool:
         return bool(self.twins_of)
+
+
+# -- the providers each project uses (issue 8) ---------------------------------------------------
+
+@dataclass(frozen=True)
+class ProjectProvider:
+    """What OCX learned of one local project at one provider, when it last saw it.
+
+    ``remote_project`` is the project the caller's calls use there (the local project itself
+    at home); None means the provider holds nothing of the project: a K2K exchange found no
+    project the federated user can use there.
+    """
+
+    local_project: str
+    provider: str
+    remote_project: str | None
+    seen_at: dt.datetime
+    local_project_name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seen_at", as_utc(self.seen_at, "seen_at"))
+
+    @property
+    def holds_nothing(self) -> bool:
+        return self.remote_project is None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.local_project, self.provider)

@@ -112,3 +112,33 @@ spanning_subnet_twins = sa.Table(
     sa.Column("twin_subnet_id", sa.String(64), nullable=False),
     sa.UniqueConstraint("twin_subnet_id", name="uq_spanning_subnet_twins_twin_subnet_id"),
 )
+
+# -- the providers each local project uses (issue 8) --------------------------------------------
+
+# One row per (local project, provider) OCX has credited the project at: the remote project
+# there (null: the provider holds nothing of the project) and when that was last seen.
+project_providers = sa.Table(
+    "project_providers", metadata,
+    sa.Column("local_project", sa.String(255), primary_key=True),
+    sa.Column("provider", sa.String(255), primary_key=True),
+    sa.Column("remote_project", sa.String(255), nullable=True),
+    sa.Column("local_project_name", sa.String(255), nullable=True),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
+)
+
+# -- the last notification heard about each resource (issue 8) ---------------------------------
+
+# A notification changes a mapping only when it is newer (its own timestamp; a delete wins a
+# tie) than the last one applied to that resource (ocx/store/notified.py); a delete leaves its
+# row as a tombstone, so that a create delivered after it changes nothing. Rows older than the
+# retention are purged.
+resource_events = sa.Table(
+    "resource_events", metadata,
+    sa.Column("resource_type", sa.String(64), primary_key=True),
+    sa.Column("resource_id", sa.String(255), primary_key=True),
+    sa.Column("provider", sa.String(255), nullable=False),   # whose broker delivered it
+    sa.Column("remote_project", sa.String(255), nullable=True),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Column("event_at", UTCDateTime, nullable=False),      # the notification's timestamp
+    sa.Index("ix_resource_events_event_at", "event_at"),
+)

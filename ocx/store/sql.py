@@ -37,7 +37,9 @@ from .models import (
     TokenMappingInfo,
     utcnow,
 )
+from .notified import NotifiedMappings
 from .schema import resource_mappings, token_mappings
+from .projects import ProjectStore
 from .spanning import SpanningStore
 from .urls import async_url, shown
 
@@ -68,6 +70,9 @@ class MappingStore:
         self._tokens: LRU[TokenKey, TokenMapping] = LRU(cache_size)
         self._resources: LRU[ResourceKey, ResourceMapping] = LRU(cache_size)
         self.spanning = SpanningStore(engine, clock)   # spanning networks (issue 7)
+        self.projects = ProjectStore(engine, clock)    # providers each project uses (issue 8)
+        # mappings kept current by notifications, in their order (issue 8)
+        self.notified = NotifiedMappings(engine, self._resources, clock)
 
     @classmethod
     async def open(cls, url: str | URL, keys: Sequence[str], cache_size: int = 100_000, *,

@@ -49,6 +49,27 @@ class OcxEnv:
         for name in ("home", "sp1", "sp2"):
             self.sim.cloud(name).calls.clear()
 
+    def until_up(self, *providers: str, timeout: float = 30) -> None:
+        """Wait until OCX's probe has found ``providers`` answering again: a service that
+        went down is skipped until then (``GET /ocx/v1/providers``, as home's admin)."""
+        import time
+
+        import requests
+
+        admin = self.sim.auth_args("home", "admin")
+        token = openstack.connection.Connection(identity_api_version="3", interface="internal",
+                                                **admin).session.get_token()
+        deadline = time.monotonic() + timeout
+        while True:
+            states = {p["name"]: p["state"] for p in requests.get(
+                f"{self.url}/ocx/v1/providers", headers={"X-Auth-Token": token},
+                timeout=30).json()["providers"]}
+            if all(states.get(p) == "up" for p in providers):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"OCX never saw {', '.join(providers)} up: {states}")
+            time.sleep(0.05)
+
 
 def _describe(sim) -> dict:
     return {"clouds": {name: {"auth_url": c.keystone.endpoint, "region": c.spec.region,
@@ -70,12 +91,15 @@ def ocx_env(request) -> Iterator[OcxEnv]:
             # and options: OCX_DEFAULTS = {"listing_timeout": "2"} (in [DEFAULT]).
             extensions = getattr(request.module, "EXTENSIONS", {})
             options = dict(getattr(request.module, "OCX_DEFAULTS", {}))
+            options.setdefault("health_probe_interval", "0.1")  # a service back is soon seen
             if extensions:
                 options["extensions"] = ", ".join(extensions)
             with open(path, "w") as f:
                 f.write(gateway_config(described, free_port(), state))
                 if store_url:
                     f.write(f"\n[store]\nurl = {store_url}\n")
+                # And sections of its own: OCX_SECTIONS = "[project:demo]\nproviders = sp2\n".
+                f.write("\n" + getattr(request.module, "OCX_SECTIONS", ""))
             if options:
                 lines = "".join(f"{name} = {value}\n" for name, value in options.items())
                 text = open(path).read().replace("[DEFAULT]\n", f"[DEFAULT]\n{lines}", 1)

@@ -549,6 +549,7 @@ def faults(ocx_env) -> Iterator[Callable[..., None]]:
     yield set_fault
     for name in touched:
         sim.call(clear(sim.cloud(name)))
+    ocx_env.until_up(*touched)  # a cloud that went down is skipped until OCX sees it back
 
 
 PARTIAL = [

@@ -1,0 +1,116 @@
+"""The providers while OCX runs (issue 8): which there are, and how each is doing.
+
+:class:`LiveProviders` is built once at start-up (``server.py``) from the configured providers;
+it owns the live list (``backends.registry.Providers``, read by the pipeline on every call),
+the health book (``backends.health``, fed by the executor), and the two tasks that keep them
+current: the discovery of the home Keystone's service providers (``identity.discovery``) and
+the probe of services that are not up (``backends.probe``). It serves
+
+    GET /ocx/v1/providers   (admin) every provider: its kind, source (home, configured,
+                            discovered), state (up, degraded, down) with since when and the
+                            last error, and each service's state
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+
+import aiohttp
+import orjson
+from aiohttp import web
+from oslo_config import cfg
+
+from .. import config
+from ..backends.base import Provider
+from ..backends.health import HealthBook
+from ..backends.openstack import OpenStackProvider
+from ..backends.probe import probe_forever
+from ..backends.registry import CONFIGURED, HOME, ProviderEntry, Providers
+from ..identity.discovery import Discovery
+from ..identity.errors import IdentityUnavailable, Unauthenticated
+from .errors import OcxError, error_response
+
+PATH = "/ocx/v1/providers"
+ADMIN_ROLE = "admin"
+log = logging.getLogger(__name__)
+
+
+class LiveProviders:
+    def __init__(self, conf: cfg.ConfigOpts, known: Mapping[str, Provider], *, home: str,
+                 via: str, reachable: Mapping[str, Provider], validator,
+                 http: aiohttp.ClientSession) -> None:
+        """``known``: the home cloud's and the configured providers' objects, by name."""
+        region = conf.keystone.region_name
+
+        def make(entry: ProviderEntry) -> Provider:
+            return known.get(entry.name) or OpenStackProvider(
+                entry.name, interface=entry.interface, region=region, sp_id=entry.sp_id,
+                via=via)
+
+        configured = [ProviderEntry(p.name, p.sp_id, CONFIGURED, p.interface, p.project_map)
+                      for p in config.providers(conf)]
+        self.registry = Providers(ProviderEntry(home, None, HOME), known[home], configured,
+                                  make, excluded=conf.exclude_providers, extra=reachable)
+        self.health = HealthBook(down_after=conf.health_down_after)
+        self.validator = validator
+        self.http = http
+        self.discovery = Discovery(self.registry, validator, http,
+                                   interval=conf.discovery_interval,
+                                   timeout=conf.connect_timeout + conf.call_timeout) \
+            if conf.discover_providers else None
+        self.probe_interval = conf.health_probe_interval
+        self.probe_timeout = conf.connect_timeout
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        """The first reading of the home Keystone (before the first call), then the tasks."""
+        if self.discovery is not None:
+            await self.discovery.refresh()
+            self._tasks.append(asyncio.create_task(self.discovery.run_forever()))
+        self._tasks.append(asyncio.create_task(probe_forever(
+            self.health, self.http, interval=self.probe_interval, timeout=self.probe_timeout)))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    # -- GET /ocx/v1/providers -------------------------------------------------------------------
+
+    def records(self) -> list[dict]:
+        """Every current provider with its health; the discovery's last failure, if any."""
+        result = []
+        for entry in self.registry.entries():
+            result.append({"name": entry.name, "kind": "openstack", "sp_id": entry.sp_id,
+                           "source": entry.source, **self.health.view(entry.name)})
+        return result
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get(PATH, self.handle)]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        try:
+            try:
+                caller = await self.validator.identify(request.headers.get("X-Auth-Token"))
+            except Unauthenticated:
+                raise OcxError(401, "The request you have made requires authentication.",
+                               headers={"WWW-Authenticate":
+                                        f'Keystone uri="{self.validator.auth_url}"'}) from None
+            except IdentityUnavailable as exc:
+                raise OcxError(503, f"The token cannot be validated now: {exc.reason}.") \
+                    from None
+            if ADMIN_ROLE not in caller.roles:
+                raise OcxError(403, "Only an admin may see the providers' health.")
+        except OcxError as exc:
+            return error_response(None, exc, request.headers.get("Accept", ""))
+        body = {"providers": self.records()}
+        if self.discovery is not None:
+            body["discovery"] = {"enabled": True, "last_failure": self.discovery.last_failure}
+        else:
+            body["discovery"] = {"enabled": False, "last_failure": None}
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
