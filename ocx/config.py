@@ -167,8 +167,9 @@ notifications_opts = [
                     "services' exchanges. OCX processes sharing one store share the name, so "
                     "each notification is applied once; notifications sent while OCX is "
                     "stopped wait for it there."),
-    cfg.ListOpt("exchanges", default=["nova", "cinder", "glance", "neutron"],
-                help="The services' notification exchanges (their control_exchange)."),
+    cfg.ListOpt("exchanges", default=["nova", "cinder", "glance", "neutron", "openstack"],
+                help="The services' notification exchanges (their control_exchange; Cinder "
+                     "sets none: it sends on oslo.messaging's default, openstack)."),
     cfg.ListOpt("topics", default=["notifications", "versioned_notifications"],
                 help="Notification topics the services send on (routing keys TOPIC.info)."),
     cfg.IntOpt("retention", default=86400, min=60,

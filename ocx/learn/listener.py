@@ -3,7 +3,8 @@ oslo-format notifications, consumed from its RabbitMQ, keep the resource mapping
 
 Per provider, OCX declares one queue of its own on that provider's broker (``[notifications]
 queue``), bound to the services' topic exchanges (``nova``, ``cinder``, ``glance``,
-``neutron``) with the routing keys ``<topic>.info``. The queue is durable and not
+``neutron``, and ``openstack``: oslo.messaging's default, which Cinder keeps) with the
+routing keys ``<topic>.info``. The queue is durable and not
 auto-deleted, so notifications sent while OCX restarts wait for it instead of being lost (a
 lost create costs a search later; a lost delete leaves a stale mapping until a 404), and it is
 bounded (``x-max-length``) so that an OCX gone for good cannot fill the provider's broker.
@@ -58,7 +59,7 @@ class Source:
 @dataclass(frozen=True)
 class Settings:
     queue: str = "ocx-notifications"
-    exchanges: tuple[str, ...] = ("nova", "cinder", "glance", "neutron")
+    exchanges: tuple[str, ...] = ("nova", "cinder", "glance", "neutron", "openstack")
     topics: tuple[str, ...] = ("notifications", "versioned_notifications")
     retention: float = 86400.0
     reconnect_max: float = 60.0

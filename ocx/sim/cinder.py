@@ -1091,7 +1091,8 @@ class CinderService(SimService):
                        "roles": sorted(token.role_names), "is_admin": token.is_admin,
                        "request_id": call.request_id, "read_deleted": "no",
                        "timestamp": utcnow().isoformat()}
-        self.cloud.notifier.emit("cinder", event, payload, service="volume", context=context)
+        # Cinder sets no control_exchange: it sends on oslo.messaging's default, "openstack".
+        self.cloud.notifier.emit("openstack", event, payload, service="volume", context=context)
 
     # -- routes -----------------------------------------------------------------------------
 

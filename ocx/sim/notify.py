@@ -2,9 +2,9 @@
 
 The wire form is that of oslo.messaging's notification driver (message format 2.0): an
 envelope ``{"oslo.version": "2.0", "oslo.message": "<json>"}`` on the service's topic exchange
-(``nova``, ``cinder``, ``glance``, ``neutron``) with the routing key
-``notifications.<priority>``. Publishing never blocks or fails a call: events are queued and a
-broker that is down costs only the lost events, which are logged.
+(``nova``, ``glance``, ``neutron``; Cinder's is oslo.messaging's default, ``openstack``) with
+the routing key ``notifications.<priority>``. Publishing never blocks or fails a call: events
+are queued and a broker that is down costs only the lost events, which are logged.
 """
 from __future__ import annotations
 

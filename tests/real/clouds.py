@@ -15,12 +15,14 @@ import atexit
 import json
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from . import federation, install, keystone, nova, services
+from . import configs, federation, install, keystone, nova, services
 from .gateway import OCX_REGION, start_ocx_of_a
 from .layout import CLOUD_PORTS, REGION, Cloud
 from .procs import Supervisor, free_ports
@@ -55,6 +57,7 @@ class RealClouds:
         self.timings: dict[str, float] = {}
         self.fresh = False
         self._scratch: list[Path] = []  # folders outside the cache, removed at stop
+        self._vhosts: list[str] = []    # the machine RabbitMQ's virtual hosts of this run
         self._meta: dict = {}  # fresh set-up: what goes into the saved state
 
     # --- what tests use ---------------------------------------------------------------------
@@ -141,6 +144,8 @@ class RealClouds:
     def stop(self) -> None:
         atexit.unregister(self.stop)
         self.supervisor.stop()
+        while self._vhosts:
+            rabbitmqctl("delete_vhost", self._vhosts.pop(), check=False)
         while self._scratch:
             shutil.rmtree(self._scratch.pop(), ignore_errors=True)
 
@@ -192,6 +197,7 @@ class RealClouds:
         once; then wait for all to answer. RabbitMQ goes first (and so stops last): Nova's
         services hang on when it goes before them."""
         step = time.monotonic()
+        self._notifications_vhost(self.b)
         for cloud in self.clouds:
             if cloud.has_nova:
                 nova.start_rabbitmq(cloud, self.supervisor)
@@ -207,6 +213,15 @@ class RealClouds:
             self._scratch.append(scratch)
         self.supervisor.wait_ready(timeout=300)
         self.timings["start"] = time.monotonic() - step
+
+    def _notifications_vhost(self, cloud: Cloud) -> None:
+        """The virtual host ``cloud``'s services notify on, on the machine's RabbitMQ (made
+        before they start, removed at stop)."""
+        vhost = configs.notifications_vhost(cloud)
+        rabbitmqctl("add_vhost", vhost)
+        self._vhosts.append(vhost)
+        user = urlsplit(configs.RABBITMQ).username or "guest"
+        rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
 
     def _start_nova(self) -> None:
         """Nova's API, conductor and scheduler (fresh: now that Nova's user exists: they log
@@ -262,6 +277,13 @@ class RealClouds:
         path = self.run_folder / "clouds.yaml"
         path.touch(mode=0o600)
         path.write_text(json.dumps({"clouds": clouds}, indent=1))  # JSON is valid YAML
+
+
+def rabbitmqctl(*args: str, check: bool = True) -> None:
+    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True,
+                          timeout=60)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {args[0]} failed: {done.stderr.strip()[-500:]}")
 
 
 def up() -> None:

@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import configparser
+import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from .layout import LOOPBACK, REGION, Cloud
 
 Sections = dict[str, dict[str, str]]
 
 CLASSIC_POLICY = {"enforce_scope": "false", "enforce_new_defaults": "false"}
+# The machine's RabbitMQ (as tests/integration/notifications uses it): B's services send their
+# oslo notifications to a virtual host of the run's own there (clouds.py makes it).
+RABBITMQ = os.environ.get("OCX_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 def write_ini(path: Path, sections: Sections) -> Path:
@@ -35,7 +40,28 @@ def authtoken(cloud: Cloud, user: str) -> dict[str, str]:
             "project_name": "service", "user_domain_name": "Default",
             "project_domain_name": "Default", "region_name": REGION,
             # A service token must come from a user with the role "service".
-            "service_token_roles_required": "true"}
+            "service_token_roles_required": "true",
+            # B checks every token at its Keystone (no 5-minute cache): a token revoked
+            # there is refused at once, as tests/real/test_landlords.py needs.
+            **({"token_cache_time": "-1"} if cloud.is_sp else {})}
+
+
+def notifications_vhost(cloud: Cloud) -> str:
+    """The RabbitMQ virtual host of this run that ``cloud``'s services notify on."""
+    return f"ocx-real-{cloud.dir.parent.name}-{cloud.name}"
+
+
+def notifications_url(cloud: Cloud) -> str:
+    parts = urlsplit(RABBITMQ)
+    return urlunsplit(("rabbit", parts.netloc, "/" + notifications_vhost(cloud), "", ""))
+
+
+def notifying(cloud: Cloud) -> Sections:
+    """B's Cinder and Glance send oslo notifications (what OCX's listener learns from)."""
+    if not cloud.is_sp:
+        return {}
+    return {"oslo_messaging_notifications": {"driver": "messagingv2",
+                                             "transport_url": notifications_url(cloud)}}
 
 
 def common(cloud: Cloud, service: str) -> Sections:
@@ -81,6 +107,7 @@ def glance(cloud: Cloud) -> Path:
         "paste_deploy": {"flavor": "keystone",
                          "config_file": cloud.etc("glance", "glance-api-paste.ini")},
         "keystone_authtoken": authtoken(cloud, "glance"),
+        **notifying(cloud),
     })
     return write_ini(cloud.dir / "glance-api.conf", sections)
 
@@ -103,6 +130,7 @@ def cinder(cloud: Cloud) -> Path:
         "fake": {"volume_driver": "cinder.tests.fake_driver.FakeLoggingVolumeDriver",
                  "volume_backend_name": "fake", "target_helper": "fake"},
         "keystone_authtoken": authtoken(cloud, "cinder"),
+        **notifying(cloud),
     })
     return write_ini(cloud.dir / "cinder.conf", sections)
 

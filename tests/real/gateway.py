@@ -24,6 +24,7 @@ from keystoneauth1.identity import v3
 from ocx.demo import free_port
 from ocx.identity.catalog import register_ocx
 
+from . import configs
 from .federation import OCX_USER
 from .layout import REGION
 from .procs import die_with_parent
@@ -35,9 +36,15 @@ CALL_LINE = re.compile(r" ocx\.api\.app ([A-Z]+ \S+ \d{3}) [\d.]+ms$")
 
 class RealOcx:
     """``ocx serve`` for A's users (and Nova): ``.url``, ``.connect(user)``, ``.calls()``,
-    ``.stop()``. One at a time: each makes OCX's service user anew and takes region OCX."""
+    ``.stop()``. One registered at a time: each makes its service user anew and takes region
+    OCX."""
 
-    def __init__(self, clouds, state_dir: Path, port: int | None = None) -> None:
+    def __init__(self, clouds, state_dir: Path, port: int | None = None, *,
+                 user: str = OCX_USER, pinned: bool = True, register: bool = True,
+                 notifications_url: str | None = None) -> None:
+        """``pinned``: B named in ``providers`` (else OCX finds it at A's Keystone alone);
+        ``register``: OCX's endpoints in A's catalog (region OCX); ``notifications_url``:
+        where B's services notify (OCX listens)."""
         self.clouds = clouds
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -45,14 +52,21 @@ class RealOcx:
         self.url = f"http://127.0.0.1:{self.port}"
         password = secrets.token_urlsafe(16)
         admin = ks_session.Session(auth=v3.Password(**clouds.auth(clouds.a)))
-        _service_user(admin, clouds.a.keystone_url, OCX_USER, password)
+        _service_user(admin, clouds.a.keystone_url, user, password)
         self.config_path = state_dir / "ocx.conf"
-        self.config_path.write_text("\n".join([
-            "[DEFAULT]", "bind_host = 127.0.0.1", f"bind_port = {self.port}",
-            f"providers = {clouds.sp_id}", f"state_dir = {state_dir}", "",
-            "[keystone]", f"auth_url = {clouds.a.keystone_url}", f"username = {OCX_USER}",
-            f"password = {password}", "project_name = service", f"region_name = {REGION}",
-            "home_interface = internal", ""]))
+        lines = ["[DEFAULT]", "bind_host = 127.0.0.1", f"bind_port = {self.port}",
+                 f"state_dir = {state_dir}"]
+        if pinned:
+            lines.append(f"providers = {clouds.sp_id}")
+        if notifications_url:
+            lines.append("listen_notifications = true")
+        lines += ["", "[keystone]", f"auth_url = {clouds.a.keystone_url}", f"username = {user}",
+                  f"password = {password}", "project_name = service",
+                  f"region_name = {REGION}", "home_interface = internal", ""]
+        if notifications_url:
+            lines += [f"[provider:{clouds.sp_id}]", f"notifications_url = {notifications_url}",
+                      ""]
+        self.config_path.write_text("\n".join(lines))
         self.log = state_dir / "ocx.log"
         with open(self.log, "wb") as out:
             # Like the services: it goes when the harness does, even a killed one.
@@ -61,8 +75,9 @@ class RealOcx:
                                          stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         try:
             self._wait_ready()
-            _region(admin, clouds.a.keystone_url, OCX_REGION)
-            asyncio.run(register_ocx(admin, clouds.a.keystone_url, self.url, OCX_REGION))
+            if register:
+                _region(admin, clouds.a.keystone_url, OCX_REGION)
+                asyncio.run(register_ocx(admin, clouds.a.keystone_url, self.url, OCX_REGION))
         except BaseException:
             self.stop()
             raise
@@ -124,4 +139,5 @@ def _region(admin: ks_session.Session, keystone: str, region: str) -> None:
 def start_ocx_of_a(clouds) -> RealOcx:
     """A's OCX, on A's port for it (where A's Nova reaches Glance and Cinder), its
     configuration, store and log in A's run folder."""
-    return RealOcx(clouds, clouds.a.dir / "ocx", port=clouds.a.ports["ocx"])
+    return RealOcx(clouds, clouds.a.dir / "ocx", port=clouds.a.ports["ocx"],
+                   notifications_url=configs.notifications_url(clouds.b))

@@ -33,7 +33,7 @@ def events(sim):
     seen: list[tuple[str, dict]] = []
 
     def record(exchange, event_type, payload, *, service, context=None, priority="INFO"):
-        assert (exchange, service) == ("cinder", "volume")
+        assert (exchange, service) == ("openstack", "volume")  # Cinder keeps oslo's default
         seen.append((event_type, payload))
 
     notifier.emit = record

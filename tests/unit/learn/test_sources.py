@@ -25,7 +25,7 @@ def test_home_and_each_provider_with_a_url(tmp_path):
     assert found == {"home": "mq.home:5672/", "sp1": "mq.sp1:5672/sp1", "sp3": "mq.sp3:5672/"}
     settings = Settings.from_conf(conf)
     assert (settings.queue, settings.retention) == ("ocx-east", 3600.0)
-    assert settings.exchanges == ("nova", "cinder", "glance", "neutron")
+    assert settings.exchanges == ("nova", "cinder", "glance", "neutron", "openstack")
 
 
 def test_a_bad_url_names_its_section_not_its_password(tmp_path):
