@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
+	scripts/ensure-services etcd
 	$(BIN)/ocx demo --clouds-yaml .ocx/clouds.yaml
 
 services:

@@ -1,4 +1,5 @@
-"""The objects one call carries through the stages: what every stage and extension sees.
+"""The objects one call carries through the stages: what every stage and extension sees (the
+request as OCX understands it, and the answer the caller gets).
 
 Kept apart from ``api`` so that ``routing``, ``extensions`` and ``backends`` can use them while
 nothing imports ``api``.
@@ -83,3 +84,25 @@ class ApiRequest:
         if not parts:
             return "/"
         return "/" + "/".join(parts) + ("/" if self.trailing_slash else "")
+
+
+@dataclass(frozen=True)
+class Found:
+    """A resource an answer showed, and where it lives: a resource mapping to remember."""
+
+    resource_id: str
+    provider: str
+    remote_project: str | None
+    endpoint: str
+
+
+@dataclass
+class Shaped:
+    """The answer the caller gets: made by the shape stage from a provider's answer, or by an
+    extension that answers a call itself."""
+
+    status: int
+    headers: CIMultiDict
+    body: bytes | None                  # None: stream ``answer.stream`` to the caller
+    learned: list[Found] = field(default_factory=list)  # resources of ``request.collection``
+    provider: str | None = None         # who answered (None: OCX itself)

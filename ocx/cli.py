@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import signal
 import subprocess
@@ -25,6 +26,11 @@ def _sim_parser(sub) -> None:
     p.add_argument("--clouds-yaml", type=Path, default=None,
                    help="write a clouds.yaml for the demo user of every cloud here")
     p.add_argument("--seed", type=int, default=None, help="seed for the fault generator")
+    p.add_argument("--etcd", default=None,
+                   help="etcd URL the clouds' Proton servers register their ports in "
+                        "(a cloud runs one when named with proton: sp1=nova+neutron+proton)")
+    p.add_argument("--etcd-prefix", default=None,
+                   help="key prefix of the Gluon port registry (default /gluon/port/)")
     p.add_argument("--describe", type=Path, default=None,
                    help="also write the description (with the demo passwords) to this file, "
                         "readable only by its owner, once every cloud answers")
@@ -58,6 +64,10 @@ async def _run_sim(args) -> None:
         notifications = args.notifications
     if args.control_port is not None:
         control_port = args.control_port
+    proton = {k: v for k, v in (("proton.etcd", args.etcd),
+                                ("proton.etcd_prefix", args.etcd_prefix)) if v}
+    if proton:
+        specs = [dataclasses.replace(s, settings={**s.settings, **proton}) for s in specs]
     exchange = SimExchange(specs, notifications_url=notifications)
     await exchange.start()
     runner = web.AppRunner(make_control_app(exchange), access_log=None)
@@ -289,6 +299,13 @@ def _operator_parsers(sub) -> None:
                    help="with --provider: only token mappings")
     p.set_defaults(func=cmd_mappings_delete, parser=p)
 
+    g = sub.add_parser("gluon", help="Gluon ports (issue 9)")
+    g_sub = g.add_subparsers(dest="gluon_command", required=True)
+    p = g_sub.add_parser("setup", parents=[with_config],
+                         help="make the dummy network and subnet of Gluon ports in the home "
+                              "cloud's Neutron, unless they are there")
+    p.set_defaults(func=cmd_gluon_setup)
+
     p = sub.add_parser("providers", parents=[with_config, with_format],
                        help="each provider, its services and its health")
     p.add_argument("--timeout", type=_positive_float, default=5.0,
@@ -462,6 +479,25 @@ def cmd_mappings_delete(args) -> int:
             print(f"deleted {' and '.join(what)} of provider {args.provider}")
 
     return _operator("mappings delete", work())
+
+
+def cmd_gluon_setup(args) -> int:
+    from .admin import gluon
+    from .admin.store import AdminError
+    from .identity import ksa
+    from .identity.validate import service_auth
+
+    async def work():
+        conf, _ = _load(args)
+        if not conf.keystone.auth_url:
+            raise AdminError("[keystone] auth_url is not set")
+        session = ksa.session(conf.call_timeout, service_auth(conf))
+        neutron = gluon.HomeNeutron(session, conf.keystone.home_interface,
+                                    conf.keystone.region_name)
+        for outcome in await asyncio.to_thread(gluon.setup, neutron, conf.gluon):
+            print(outcome.line())
+
+    return _operator("gluon setup", work())
 
 
 def cmd_providers(args) -> int:

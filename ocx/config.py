@@ -25,6 +25,8 @@ AGGREGATORS = ("server-aggregator", "flavor-aggregator", "keypair-aggregator",
 MIXMATCH = ("name-routing", "follow-parent", "attach-across-clouds", "boot-across-clouds")
 # One network across several clouds (ocx/extensions/spanning.py), after follow-parent.
 SPANNING = ("spanning-networks",)
+# Gluon ports served by their Proton servers (ocx/extensions/gluon.py); off without [gluon].
+GLUON = ("gluon-ports",)
 # Volume create on boot (ocx/extensions/bootvolume.py): last, so that no extension after it
 # can refuse a boot once its volumes are made.
 BOOT_VOLUME = ("boot-volume",)
@@ -84,7 +86,7 @@ default_opts = [
                help="The event loop: uvloop (libuv, faster) or Python's own."),
     cfg.IntOpt("max_connections_per_provider", default=100, min=1,
                help="Keep-alive connections kept open to each provider."),
-    cfg.ListOpt("extensions", default=list(AGGREGATORS + MIXMATCH + SPANNING + BOOT_VOLUME),
+    cfg.ListOpt("extensions", default=list(AGGREGATORS + MIXMATCH + SPANNING + GLUON + BOOT_VOLUME),
                 help="Extensions to load (names of `ocx.extensions` entry points), in the "
                      "order their hooks run. The aggregators make one listing of every "
                      "cloud's resources; leave one out and that listing goes to one cloud."),
@@ -161,6 +163,27 @@ spanning_opts = [
                      "creating a spanning network is refused (503)."),
 ]
 
+gluon_opts = [
+    cfg.URIOpt("etcd_url", schemes=["http", "https"],
+               help="The Gluon port registry's etcd (v3 API), e.g. http://127.0.0.1:2379. "
+                    "Set, OCX serves the ports registered there (Gluon ports) on its Neutron "
+                    "API from their Proton servers; empty: no Gluon ports."),
+    cfg.StrOpt("key_prefix", default="/gluon/port/",
+               help="The registry's keys: <key_prefix><port id>."),
+    cfg.StrOpt("network_id",
+               help="Id of the dummy network of Gluon ports in the home cloud's Neutron "
+                    "(default: the network named network_name)."),
+    cfg.StrOpt("network_name", default="GluonNetwork",
+               help="Name of the dummy network (found, or made by `ocx gluon setup`)."),
+    cfg.StrOpt("subnet_id", help="Id of the dummy subnet (default: the subnet named "
+                                 "subnet_name on the dummy network)."),
+    cfg.StrOpt("subnet_name", default="GluonSubnet",
+               help="Name of the dummy subnet (found, or made by `ocx gluon setup`)."),
+    cfg.StrOpt("subnet_cidr", default="0.0.0.0/1",
+               help="CIDR `ocx gluon setup` gives the dummy subnet (no gateway, DHCP off; "
+                    "no address of it is ever handed out)."),
+]
+
 notifications_opts = [
     cfg.StrOpt("queue", default="ocx-notifications",
                help="The durable queue OCX declares on each provider's broker, bound to the "
@@ -232,7 +255,7 @@ peer_opts = [
 def list_opts():
     """For oslo-config-generator (``ocx.config`` namespace)."""
     return [(None, default_opts), ("keystone", keystone_opts), ("store", store_opts),
-            ("spanning", spanning_opts),
+            ("spanning", spanning_opts), ("gluon", gluon_opts),
             ("notifications", notifications_opts),
             ("provider:name", provider_opts), ("peer:name", peer_opts),
             ("project:name", project_opts)]
@@ -264,6 +287,7 @@ def load(path: str | None = None, args: list[str] | None = None) -> cfg.ConfigOp
     conf.register_opts(keystone_opts, group="keystone")
     conf.register_opts(store_opts, group="store")
     conf.register_opts(spanning_opts, group="spanning")
+    conf.register_opts(gluon_opts, group="gluon")
     conf.register_opts(notifications_opts, group="notifications")
     conf(args=args or [], project="ocx", default_config_files=[path] if path else [],
          default_config_dirs=[])
@@ -345,3 +369,16 @@ def project_providers(conf: cfg.ConfigOpts) -> dict[str, tuple[str, ...]]:
     return {section.removeprefix("project:"): tuple(conf[section].providers)
             for section in conf.list_all_sections()
             if section.startswith("project:") and section in conf}
+
+
+def gluon(conf: cfg.ConfigOpts):
+    """``[gluon]`` as the gluon-ports extension takes it; None when no etcd_url is set."""
+    from .extensions.gluon import GluonSettings
+
+    group = conf.gluon
+    if not group.etcd_url:
+        return None
+    return GluonSettings(etcd_url=group.etcd_url, key_prefix=group.key_prefix,
+                         network_id=group.network_id, network_name=group.network_name,
+                         subnet_id=group.subnet_id, subnet_name=group.subnet_name,
+                         timeout=conf.call_timeout)

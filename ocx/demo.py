@@ -6,7 +6,10 @@ The clouds (``home``, the K2K identity provider, and the service providers ``sp1
 - the user's OCX (home's Keystone, every cloud a provider), put in the home catalog;
 - an OCX of ``sp1`` and one of ``sp2`` (seed 000's topology): each cloud's Nova reaches Cinder
   and Glance through its own cloud's OCX, peered with the user's OCX, which injects what that
-  Nova needs to use a volume or an image of the other provider.
+  Nova needs to use a volume or an image of the other provider;
+- a Proton server (Gluon's net-l3vpn) in ``sp1`` registering its ports in etcd (under a prefix
+  of the run's own), whose ports the user's OCX serves on its Neutron API (issue 9); its URL is
+  ``services.sp1.proton`` in ``ocx-demo.json``.
 
 A ``clouds.yaml`` is written with the cloud ``ocx`` (the demo user of the home cloud, through
 OCX) and ``home``, ``sp1``, ``sp2`` going direct, so that what is created directly is what OCX
@@ -28,9 +31,12 @@ import orjson
 
 from . import config
 
-CLOUDS = "home,sp1,sp2"
+# sp1 also runs a Proton server (net-l3vpn) whose Gluon ports OCX serves (issue 9).
+CLOUDS = "home,sp1=nova+cinder+glance+neutron+proton,sp2"
+GLUON_CLOUD = "sp1"
+ETCD_URL = "http://127.0.0.1:2379"
 SERVICE_TYPES = {"nova": "compute", "cinder": "block-storage", "glance": "image",
-                 "neutron": "network", "keystone": "identity"}
+                 "neutron": "network", "keystone": "identity", "proton": "proton"}
 
 
 def free_port() -> int:
@@ -114,6 +120,45 @@ async def through_own_ocx(control: str, cloud: str, ocx_url: str) -> None:
                                    f"{await resp.text()}")
 
 
+def gluon_section(prefix: str) -> str:
+    """The user's OCX reads the Gluon port registry the demo's Proton server writes."""
+    return "\n".join(["", "[gluon]", f"etcd_url = {ETCD_URL}", f"key_prefix = {prefix}", ""])
+
+
+async def gluon_registry(control: str) -> str:
+    """A registry prefix of this run's own (ports of earlier runs are not this one's) that
+    the Proton server of ``GLUON_CLOUD`` registers its ports under; etcd must answer."""
+    import aiohttp
+
+    prefix = f"/ocx-demo-{secrets.token_hex(4)}/gluon/port/"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        try:
+            async with session.get(f"{ETCD_URL}/version") as resp:
+                await resp.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            raise RuntimeError(f"etcd does not answer at {ETCD_URL} (the Gluon port "
+                               f"registry): `make demo` starts it (scripts/ensure-services "
+                               f"etcd)") from None
+        async with session.patch(f"{control}/clouds/{GLUON_CLOUD}/settings",
+                                 json={"proton.etcd_prefix": prefix}) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"the simulated {GLUON_CLOUD} refused its settings: "
+                                   f"{await resp.text()}")
+    return prefix
+
+
+async def forget_registry(prefix: str) -> None:
+    """The run's registry entries go with it."""
+    import aetcd
+
+    try:
+        async with aetcd.Client(host="127.0.0.1", port=2379, timeout=5) as etcd:
+            await etcd.delete_prefix(prefix.encode())
+    except Exception as exc:  # noqa: BLE001 - the demo stops anyway; say what is left
+        print(f"ocx demo: the registry entries under {prefix} stay in etcd: {exc}",
+              file=sys.stderr)
+
+
 def clouds_yaml(described: dict, ocx_url: str) -> dict:
     clouds = {}
     for name, cloud in described["clouds"].items():
@@ -141,6 +186,7 @@ def write_private(path: Path, document: dict) -> None:
 
 
 async def run(clouds_yaml_path: Path, port: int | None) -> None:
+    from .admin import gluon
     from .api.server import serve
     from .identity import ksa
     from .identity.catalog import register_ocx
@@ -152,11 +198,15 @@ async def run(clouds_yaml_path: Path, port: int | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    prefix = None
     try:
+        prefix = await gluon_registry(described["control"])
         ports = {name: free_port() for name in described["clouds"]}
         ports["home"] = port or ports["home"]
         confs = {}
         for cloud, text in peered_configs(described, ports, work / "state").items():
+            if cloud == "home":
+                text += gluon_section(prefix)
             path = work / f"ocx-{cloud}.conf"
             path.write_text(text)
             os.chmod(path, 0o600)
@@ -165,6 +215,10 @@ async def run(clouds_yaml_path: Path, port: int | None) -> None:
         ocx_url = config.public_url(user)
         await register_ocx(ksa.session(user.call_timeout, service_auth(user)),
                            user.keystone.auth_url, ocx_url)
+        # The dummy network and subnet of Gluon ports (ocx gluon setup).
+        neutron = gluon.HomeNeutron(ksa.session(user.call_timeout, service_auth(user)),
+                                    user.keystone.home_interface, user.keystone.region_name)
+        await asyncio.to_thread(gluon.setup, neutron, user.gluon)
         peers = {cloud: config.public_url(conf) for cloud, conf in confs.items()
                  if cloud != "home"}
         for cloud, url in peers.items():
@@ -191,6 +245,8 @@ async def run(clouds_yaml_path: Path, port: int | None) -> None:
             if server in done and server.exception():
                 raise server.exception()
     finally:
+        if prefix is not None:
+            await forget_registry(prefix)
         if sim.returncode is None:
             sim.send_signal(signal.SIGTERM)
             try:

@@ -161,14 +161,22 @@ class Fanout:
                 mapping = await self.store.get_resource_mapping(api.collection, query.marker)
                 hint = mapping.provider if mapping else None
 
+        # Listing sources an extension adds (name → ask(request)), merged and paged with the
+        # providers' answers (extensions/gluon.py: each Proton server's Gluon ports).
+        sources = call.extras.get("listing_sources") or {}
+
         def ask(provider: str, request: ApiRequest):
+            if provider in sources:
+                return sources[provider](request)
             return self.executor.send(provider, request, credited[provider])
 
         try:
-            merged = await Aggregation(listing, api, query, list(credited), ask,
+            merged = await Aggregation(listing, api, query, [*credited, *sources], ask,
                                        self._deadline()).run(hint)
         except ListingError as exc:
             raise OcxError(exc.status, exc.message, kind=exc.kind) from None
+        for source in sources:
+            merged.seen.pop(source, None)  # no provider to map their ids to
         merged.missing.update(missing)
         refused = next((merged.refused[p] for p in call.plan.targets
                         if p in merged.refused), None)

@@ -7,39 +7,20 @@ answer shows are collected so that the pipeline can remember where they live.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from multidict import CIMultiDict
 
 from ..backends.base import ProviderResponse
-from ..call import ApiRequest
+from ..call import ApiRequest, Found, Shaped  # noqa: F401 - Found, Shaped: re-exported
 from ..routing.aggregate import Merged
 from ..routing.listing import Listing, Query, marker_context, next_href
 from ..routing.listing import body as listing_body
 from ..routing.merge import encode_marker
 
 URL_HEADERS = ("Location", "Content-Location")
-
-
-@dataclass(frozen=True)
-class Found:
-    """A resource an answer showed, and where it lives: a resource mapping to remember."""
-
-    resource_id: str
-    provider: str
-    remote_project: str | None
-    endpoint: str
-
-
-@dataclass
-class Shaped:
-    status: int
-    headers: CIMultiDict
-    body: bytes | None                  # None: stream ``answer.stream`` to the caller
-    learned: list[Found] = field(default_factory=list)  # resources of ``request.collection``
-    provider: str | None = None         # who answered (None: OCX itself)
 
 
 @dataclass(frozen=True)

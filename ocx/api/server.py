@@ -102,7 +102,8 @@ async def gateway(conf: cfg.ConfigOpts, *,
                                        mapper=mapper, peers=peer_client,
                                        providers=live.registry,
                                        network_extensions_union=conf.network_extensions_union,
-                                       vni_ranges=tuple(conf.spanning.vni_ranges)),
+                                       vni_ranges=tuple(conf.spanning.vni_ranges),
+                                       gluon=config.gluon(conf)),
             providers=live.registry,
             defaults=config.default_providers(conf, list(providers)),
             public_url=config.public_url(conf),
@@ -117,16 +118,20 @@ async def gateway(conf: cfg.ConfigOpts, *,
                                    configured=configured, timeout=conf.listing_timeout)
         injections = PeerInjections(peers, validator=validator, store=store,
                                     types=learnable_types())
-        await live.start()
-        purging = asyncio.create_task(purge_forever(store, conf.store.purge_interval))
-        listening = notification_listener.start(conf, store, HOME) if notifications else None
-        try:
+        async with contextlib.AsyncExitStack() as running:
+            await live.start()
+            running.push_async_callback(live.stop)
+            # Extensions with a life of their own (the Gluon registry's etcd watch).
+            for ext in stages.extensions:
+                await ext.start()
+                running.push_async_callback(ext.stop)
+            purging = asyncio.create_task(purge_forever(store, conf.store.purge_interval))
+            running.callback(purging.cancel)
+            listening = notification_listener.start(conf, store, HOME) if notifications \
+                else None
+            running.push_async_callback(notification_listener.stop, listening)
             yield make_app(stages, routes=[web.post(PEER_PATH, injections.handle),
                                            *projects_api.routes(), *live.routes()])
-        finally:
-            purging.cancel()
-            await live.stop()
-            await notification_listener.stop(listening)
     finally:
         await session.close()
         await store.close()

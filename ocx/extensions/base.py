@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..call import ApiRequest
+from ..call import ApiRequest, Shaped
 
 if TYPE_CHECKING:
     from ..routing.plan import Plan
@@ -61,7 +61,7 @@ class Call:
     request: ApiRequest
     caller: Any                       # identity.caller.Caller
     plan: Plan | None = None
-    response: Any = None              # api.response.Shaped
+    response: Shaped | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     locate: Callable[[str, str, str], Awaitable[Located | None]] | None = \
         field(default=None, repr=False)
@@ -74,6 +74,12 @@ class Extension:
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH",
                                                    "DELETE"})
     paths: ClassVar[tuple[str, ...]] = ()
+
+    async def start(self) -> None:
+        """When the gateway opens: work of the extension's own that outlives one call."""
+
+    async def stop(self) -> None:
+        """When the gateway closes (also after a failed start of a later extension)."""
 
     async def on_request(self, call: Call, params: dict[str, str]) -> None:
         """After identify, before plan. May replace ``call.request`` or set ``call.response``."""

@@ -22,6 +22,9 @@ from .service import SimService
 log = logging.getLogger(__name__)
 
 SERVICE_NAMES = ("nova", "cinder", "glance", "neutron")
+# Offered only when named (``sp1=nova+neutron+proton``): a Gluon Proton server (net-l3vpn).
+OPTIONAL_SERVICES = ("proton",)
+KNOWN_SERVICES = SERVICE_NAMES + OPTIONAL_SERVICES
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class CloudSpec:
 
 _CLASSES = {"keystone": "keystone:KeystoneService", "nova": "nova:NovaService",
             "cinder": "cinder:CinderService", "glance": "glance:GlanceService",
-            "neutron": "neutron:NeutronService"}
+            "neutron": "neutron:NeutronService", "proton": "proton:ProtonService"}
 
 
 def service_class(name: str) -> type[SimService]:
@@ -58,7 +61,7 @@ def service_class(name: str) -> type[SimService]:
 class SimCloud:
     def __init__(self, spec: CloudSpec, *, notifications_url: str | None = None,
                  data_dir: str | None = None) -> None:
-        unknown = set(spec.services) - set(SERVICE_NAMES)
+        unknown = set(spec.services) - set(KNOWN_SERVICES)
         if unknown:
             raise ValueError(f"cloud {spec.name}: unknown services {sorted(unknown)}")
         self.spec = spec

@@ -21,7 +21,7 @@ from __future__ import annotations
 import configparser
 from dataclasses import dataclass
 
-from .cloud import SERVICE_NAMES, CloudSpec
+from .cloud import KNOWN_SERVICES, SERVICE_NAMES, CloudSpec
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def parse_config(text: str) -> SimConfig:
         opts = parser[section]
         services = tuple(s.strip() for s in opts.get("services", ",".join(SERVICE_NAMES))
                          .split(",") if s.strip())
-        unknown = set(services) - set(SERVICE_NAMES)
+        unknown = set(services) - set(KNOWN_SERVICES)
         if unknown:
             raise ValueError(f"cloud {name}: unknown services {', '.join(sorted(unknown))}")
         ports = {k: int(v) for k, v in _pairs(opts.get("ports", ""), "ports", ":").items()}

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
-from .cloud import SERVICE_NAMES, CloudSpec, SimCloud
+from .cloud import KNOWN_SERVICES, SERVICE_NAMES, CloudSpec, SimCloud
 
 
 def parse_clouds(text: str, *, seed: int | None = None) -> list[CloudSpec]:
@@ -24,7 +24,7 @@ def parse_clouds(text: str, *, seed: int | None = None) -> list[CloudSpec]:
         if not name.replace("-", "").replace("_", "").isalnum():
             raise ValueError(f"bad cloud name {name!r}")
         chosen = tuple(s.strip() for s in services.split("+") if s.strip()) or SERVICE_NAMES
-        unknown = set(chosen) - set(SERVICE_NAMES)
+        unknown = set(chosen) - set(KNOWN_SERVICES)
         if unknown:
             raise ValueError(f"cloud {name}: unknown services {', '.join(sorted(unknown))}")
         specs.append(CloudSpec(name=name, services=chosen,

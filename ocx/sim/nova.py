@@ -1683,6 +1683,7 @@ class NovaService(SimService):
         self._builds: dict[str, asyncio.Task] = {}
         self._deleting: set[str] = set()
         self._session: aiohttp.ClientSession | None = None
+        self._service: Token | None = None    # Nova's own service user's, for port bindings
 
     # -- life cycle, settings --------------------------------------------------------------
 
@@ -2488,9 +2489,13 @@ class NovaService(SimService):
         try:
             for plan in plans:
                 if plan.port is not None:
-                    port = (await self._neutron(token, "PUT", f"/v2.0/ports/{plan.port['id']}",
+                    # Nova binds with its admin client: binding:host_id is an admin's to set.
+                    port = (await self._neutron(self._service_token(), "PUT",
+                                                f"/v2.0/ports/{plan.port['id']}",
                                                 {"port": {"device_id": inst.uuid,
-                                                          "device_owner": owner}}))["port"]
+                                                          "device_owner": owner,
+                                                          "binding:host_id": inst.host}}
+                                                ))["port"]
                 else:
                     spec: dict[str, Any] = {"network_id": plan.network_id,
                                             "device_id": inst.uuid, "device_owner": owner,
@@ -2501,6 +2506,10 @@ class NovaService(SimService):
                         spec["security_groups"] = group_ids
                     port = (await self._neutron(token, "POST", "/v2.0/ports",
                                                 {"port": spec}))["port"]
+                    port = (await self._neutron(self._service_token(), "PUT",
+                                                f"/v2.0/ports/{port['id']}",
+                                                {"port": {"binding:host_id": inst.host}}
+                                                ))["port"]
                 inst.vifs.append(Vif(
                     port_id=port["id"], network_id=plan.network_id,
                     network_name=plan.network_name, mac_address=port.get("mac_address", ""),
@@ -2587,8 +2596,10 @@ class NovaService(SimService):
         for vif in inst.vifs:
             try:
                 if vif.preexisting:
-                    await self._neutron(token, "PUT", f"/v2.0/ports/{vif.port_id}",
-                                        {"port": {"device_id": "", "device_owner": ""}})
+                    await self._neutron(self._service_token(), "PUT",
+                                        f"/v2.0/ports/{vif.port_id}",
+                                        {"port": {"device_id": "", "device_owner": "",
+                                                  "binding:host_id": ""}})
                 else:
                     await self._neutron(token, "DELETE", f"/v2.0/ports/{vif.port_id}")
             except UpstreamError as exc:
@@ -2768,6 +2779,17 @@ class NovaService(SimService):
         if suffix and url.endswith(suffix):
             url = url[:-len(suffix)]
         return url
+
+    def _service_token(self) -> Token:
+        """A token of the cloud's service user (its ``ocx`` user: admin and service roles),
+        standing for Nova's own ``[neutron]`` credentials, renewed before it expires."""
+        token = self._service
+        if token is None or token.expires_at <= utcnow() + dt.timedelta(minutes=5):
+            keystone = self.cloud.keystone
+            token = self._service = keystone.issue_token(
+                keystone.find_user("ocx"), ("password",),
+                project_id=keystone.project_id("service"))
+        return token
 
     async def _cinder(self, token: Token, method: str, path: str, body: Any = None) -> Any:
         return await self._upstream("cinder", token, method, path, body,
