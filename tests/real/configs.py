@@ -151,7 +151,8 @@ def neutron(cloud: Cloud) -> tuple[Path, Path]:
     })
     ml2 = {
         # Ports bind without agents only with the "test" mechanism driver.
-        "ml2": {"type_drivers": "flat,vlan,vxlan", "tenant_network_types": "vxlan",
+        # local: the dummy network of Gluon ports (ocx gluon setup, test_gluon.py).
+        "ml2": {"type_drivers": "flat,vlan,vxlan,local", "tenant_network_types": "vxlan",
                 "mechanism_drivers": "test", "extension_drivers": "port_security"},
         "ml2_type_vxlan": {"vni_ranges": "1:1000"},
     }

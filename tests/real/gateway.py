@@ -9,6 +9,7 @@ A's OCX listens on the port A's layout has for it: A's Nova reaches Glance and C
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import secrets
 import signal
@@ -30,6 +31,8 @@ from .layout import REGION
 from .procs import die_with_parent
 
 OCX_REGION = "OCX"
+# The Gluon port registry (scripts/ensure-services runs etcd there, like RabbitMQ).
+ETCD_URL = os.environ.get("OCX_TEST_ETCD_URL", "http://127.0.0.1:2379")
 # A call as ocx.api.app logs it: "GET /image/v2/images/ID 200 3.1ms".
 CALL_LINE = re.compile(r" ocx\.api\.app ([A-Z]+ \S+ \d{3}) [\d.]+ms$")
 
@@ -41,10 +44,11 @@ class RealOcx:
 
     def __init__(self, clouds, state_dir: Path, port: int | None = None, *,
                  user: str = OCX_USER, pinned: bool = True, register: bool = True,
-                 notifications_url: str | None = None) -> None:
+                 notifications_url: str | None = None,
+                 sections: dict[str, dict[str, str]] | None = None) -> None:
         """``pinned``: B named in ``providers`` (else OCX finds it at A's Keystone alone);
         ``register``: OCX's endpoints in A's catalog (region OCX); ``notifications_url``:
-        where B's services notify (OCX listens)."""
+        where B's services notify (OCX listens); ``sections``: more settings, by section."""
         self.clouds = clouds
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -66,6 +70,9 @@ class RealOcx:
         if notifications_url:
             lines += [f"[provider:{clouds.sp_id}]", f"notifications_url = {notifications_url}",
                       ""]
+        self.sections = sections or {}
+        for section, values in self.sections.items():
+            lines += [f"[{section}]", *(f"{k} = {v}" for k, v in values.items()), ""]
         self.config_path.write_text("\n".join(lines))
         self.log = state_dir / "ocx.log"
         with open(self.log, "wb") as out:
@@ -136,8 +143,16 @@ def _region(admin: ks_session.Session, keystone: str, region: str) -> None:
         admin.post(f"{keystone}/regions", json={"region": {"id": region}})
 
 
+def gluon_settings() -> dict[str, str]:
+    """``[gluon]`` of A's OCX: the machine's etcd, under a key prefix of this run's own (so
+    that runs never see each other's Gluon ports; test_gluon.py removes it)."""
+    return {"etcd_url": ETCD_URL,
+            "key_prefix": f"/ocx-real-{os.getpid()}-{secrets.token_hex(4)}/gluon/port/"}
+
+
 def start_ocx_of_a(clouds) -> RealOcx:
-    """A's OCX, on A's port for it (where A's Nova reaches Glance and Cinder), its
-    configuration, store and log in A's run folder."""
+    """A's OCX, on A's port for it (where A's Nova reaches Glance, Cinder and Neutron), its
+    configuration, store and log in A's run folder; Gluon ports from the machine's etcd."""
     return RealOcx(clouds, clouds.a.dir / "ocx", port=clouds.a.ports["ocx"],
-                   notifications_url=configs.notifications_url(clouds.b))
+                   notifications_url=configs.notifications_url(clouds.b),
+                   sections={"gluon": gluon_settings()})

@@ -44,8 +44,9 @@ def write_configs(cloud: Cloud) -> None:
         "report_interval": "2",
         # No Neutron agent will say the port is plugged: do not wait for it.
         "vif_plugging_is_fatal": "false", "vif_plugging_timeout": "0"})
-    # Glance and Cinder through the cloud's OCX (where Nova must be to reach an image or a
-    # volume of another cloud), at OCX's URLs for them; Placement and Neutron directly.
+    # Glance, Cinder and Neutron through the cloud's OCX (where Nova must be to reach an image
+    # or a volume of another cloud, and to bind a Gluon port), at OCX's URLs for them;
+    # Placement directly.
     cinder = client_section(cloud, "nova")
     cinder["os_region_name"] = cinder.pop("region_name")
     cinder["endpoint_template"] = cloud.ocx_url + "/volume/v3/%(project_id)s"
@@ -57,7 +58,8 @@ def write_configs(cloud: Cloud) -> None:
         "conductor": {"workers": "1"},
         "keystone_authtoken": configs.authtoken(cloud, "nova"),
         "placement": client_section(cloud, "placement"),
-        "neutron": client_section(cloud, "nova"),
+        "neutron": {**client_section(cloud, "nova"),
+                    "endpoint_override": cloud.ocx_url + "/network"},
         "glance": {"region_name": REGION, "endpoint_override": cloud.ocx_url + "/image"},
         "cinder": cinder,
         # Nova's calls carry its service token too: Cinder deletes an attachment in use
