@@ -25,15 +25,6 @@ def new_port(**extra) -> dict:
 
 
 @pytest.fixture
-async def prefix():
-    """A registry prefix of the test's own in the machine's etcd, emptied afterwards."""
-    prefix = f"/ocx-test-{uuid.uuid4().hex[:8]}/gluon/port/"
-    yield prefix
-    async with aetcd.Client(host="127.0.0.1", port=2379) as etcd:
-        await etcd.delete_prefix(prefix.encode())
-
-
-@pytest.fixture
 async def protons(prefix):
     """Two landlords, each with a Proton server registering in ``prefix``."""
     specs = [dataclasses.replace(s, settings={"proton.etcd": ETCD, "proton.etcd_prefix": prefix})

@@ -36,14 +36,6 @@ async def eventually(check, timeout: float = 20.0):
 
 
 @pytest.fixture
-async def prefix():
-    prefix = f"/ocx-test-{uuid.uuid4().hex[:8]}/gluon/port/"
-    yield prefix
-    async with aetcd.Client(host="127.0.0.1", port=2379) as etcd:
-        await etcd.delete_prefix(prefix.encode())
-
-
-@pytest.fixture
 async def etcd():
     async with aetcd.Client(host="127.0.0.1", port=2379) as client:
         yield client
