@@ -10,6 +10,7 @@ token it did not make (the caller's own at home, one a peer injected) is not ren
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from collections import OrderedDict
@@ -21,7 +22,7 @@ from .coalesce import Coalescer
 
 log = logging.getLogger(__name__)
 
-KEPT = 100_000   # remote tokens remembered (oldest forgotten first)
+KEPT = 20_000    # remote tokens remembered (least recently used forgotten first)
 
 
 def _key(token: str) -> str:
@@ -44,9 +45,18 @@ class HealingMapper:
             key = _key(credentials.token)
             self._made[key] = (caller, provider)
             self._made.move_to_end(key)
-            while len(self._made) > KEPT:
-                self._made.popitem(last=False)
+            self._forget_old()
         return credentials
+
+    def _forget_old(self) -> None:
+        """Past :data:`KEPT`, or once the caller's token has expired (no call can bring it
+        again), an entry is dropped: each holds a caller, catalog included."""
+        now = dt.datetime.now(dt.timezone.utc)
+        while self._made:
+            caller, _ = next(iter(self._made.values()))
+            if len(self._made) <= KEPT and caller.expires_at > now:
+                return
+            self._made.popitem(last=False)
 
     async def renew(self, provider: str, credentials: Credentials) -> Credentials | None:
         """New credentials in place of ``credentials``, which ``provider`` refused; None when

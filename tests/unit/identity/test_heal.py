@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import itertools
 
@@ -141,3 +142,13 @@ async def test_a_streamed_body_is_not_sent_twice(healer):
     assert provider.sent == ["sp1-token-1"]
     # The next call finds the new token.
     assert (await healer.credentials(USER, "sp1")).token == "sp1-token-2"
+
+
+async def test_a_caller_whose_token_expired_is_forgotten_and_not_renewed():
+    store = Store()
+    healing = HealingMapper(Mapper(store), store)
+    gone = dataclasses.replace(USER, token="old", token_hash=token_hash("old"),
+                               expires_at=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
+    stale = await healing.credentials(gone, "sp1")
+    await healing.credentials(USER, "sp1")  # the next credit drops the expired caller
+    assert await healing.renew("sp1", stale) is None
