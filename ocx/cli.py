@@ -31,6 +31,9 @@ def _sim_parser(sub) -> None:
                         "(a cloud runs one when named with proton: sp1=nova+neutron+proton)")
     p.add_argument("--etcd-prefix", default=None,
                    help="key prefix of the Gluon port registry (default /gluon/port/)")
+    p.add_argument("--controllers", type=int, default=None,
+                   help="how many simulated network controllers a cloud named with "
+                        "'controller' runs (ctl=controller; default 2)")
     p.add_argument("--describe", type=Path, default=None,
                    help="also write the description (with the demo passwords) to this file, "
                         "readable only by its owner, once every cloud answers")
@@ -68,6 +71,10 @@ async def _run_sim(args) -> None:
                                 ("proton.etcd_prefix", args.etcd_prefix)) if v}
     if proton:
         specs = [dataclasses.replace(s, settings={**s.settings, **proton}) for s in specs]
+    if args.controllers is not None:
+        specs = [dataclasses.replace(s, settings={**s.settings,
+                                                  "controller.count": str(args.controllers)})
+                 for s in specs]
     exchange = SimExchange(specs, notifications_url=notifications)
     await exchange.start()
     runner = web.AppRunner(make_control_app(exchange), access_log=None)

@@ -219,6 +219,34 @@ provider_opts = [
                     "mapped to this provider. Empty: not listened to."),
 ]
 
+# A controller provider's options (issue 10; read by ocx/backends/controller_config.py). They
+# are registered in every [provider:NAME] section; the controller kind itself is not yet one of
+# ``kind``'s choices (the gateway does not yet build controller providers).
+controller_opts = [
+    cfg.ListOpt("servers", default=[],
+                help="Controller kind: the redundant SDN controllers, host:port,host:port,... "
+                     "(an IPv6 address as [address]:port), the first the primary. A "
+                     "malformed entry is refused at start-up."),
+    cfg.StrOpt("serverauth", secret=True,
+               help="Controller kind: user:password for the controllers' Basic "
+                    "authentication."),
+    cfg.BoolOpt("serverssl", default=False,
+                help="Controller kind: reach the controllers over HTTPS."),
+    cfg.FloatOpt("server_timeout", default=10.0, min=0.1,
+                 help="Controller kind: seconds one controller may take to answer a call "
+                      "before the next one is tried."),
+    cfg.FloatOpt("sync_timeout", default=30.0, min=0.1,
+                 help="Controller kind: seconds a controller may take to take the whole "
+                      "state (PUT /topology)."),
+    cfg.StrOpt("deployment_id",
+               help="Controller kind: this deployment's id, sent with every call so that "
+                    "controllers shared by several deployments tell them apart (default: "
+                    "the provider's name)."),
+    cfg.IntOpt("server_retries", default=3, min=0,
+               help="Controller kind: times a call answered 503 (busy) is tried again on "
+                    "the same controller, waiting longer each time."),
+]
+
 # [project:ID_OR_NAME]: a local project (by id or name) the operator says more about.
 project_opts = [
     cfg.ListOpt("providers", default=[],
@@ -257,7 +285,7 @@ def list_opts():
     return [(None, default_opts), ("keystone", keystone_opts), ("store", store_opts),
             ("spanning", spanning_opts), ("gluon", gluon_opts),
             ("notifications", notifications_opts),
-            ("provider:name", provider_opts), ("peer:name", peer_opts),
+            ("provider:name", provider_opts + controller_opts), ("peer:name", peer_opts),
             ("project:name", project_opts)]
 
 
@@ -293,6 +321,7 @@ def load(path: str | None = None, args: list[str] | None = None) -> cfg.ConfigOp
          default_config_dirs=[])
     for name in conf.providers:
         conf.register_opts(provider_opts, group=f"provider:{name}")
+        conf.register_opts(controller_opts, group=f"provider:{name}")
     for name in conf.peers:
         conf.register_opts(peer_opts, group=f"peer:{name}")
     for section in conf.list_all_sections():
@@ -311,6 +340,9 @@ def _check(conf: cfg.ConfigOpts) -> None:
         if group in conf:
             for name in conf[group]:
                 getattr(conf[group], name)
+    for name in conf.providers:
+        if conf[f"provider:{name}"].servers:   # a malformed server list stops OCX here
+            controller(conf, name)
 
 
 def default_providers(conf: cfg.ConfigOpts, known: list[str]) -> dict[str, str]:
@@ -369,6 +401,18 @@ def project_providers(conf: cfg.ConfigOpts) -> dict[str, tuple[str, ...]]:
     return {section.removeprefix("project:"): tuple(conf[section].providers)
             for section in conf.list_all_sections()
             if section.startswith("project:") and section in conf}
+
+
+def controller(conf: cfg.ConfigOpts, name: str):
+    """``[provider:NAME]``'s controller options, checked (``ControllerConfigError`` naming
+    the section, the option and the bad entry)."""
+    from .backends.controller_config import settings
+
+    group = conf[f"provider:{name}"]
+    return settings(name, servers=group.servers, serverauth=group.serverauth,
+                    serverssl=group.serverssl, server_timeout=group.server_timeout,
+                    sync_timeout=group.sync_timeout, deployment_id=group.deployment_id,
+                    retries_503=group.server_retries)
 
 
 def gluon(conf: cfg.ConfigOpts):

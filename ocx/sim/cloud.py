@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from .auth import TokenRegistry
+from .controller import ClusterSpec, ControllerCluster
 from .faults import Faults
 from .notify import Notifier
 from .service import SimService
@@ -22,8 +23,10 @@ from .service import SimService
 log = logging.getLogger(__name__)
 
 SERVICE_NAMES = ("nova", "cinder", "glance", "neutron")
-# Offered only when named (``sp1=nova+neutron+proton``): a Gluon Proton server (net-l3vpn).
-OPTIONAL_SERVICES = ("proton",)
+# Offered only when named (``sp1=nova+neutron+proton``): a Gluon Proton server (net-l3vpn);
+# ``ctl=controller``: redundant SDN controllers (``controller.py``), N servers, not a SimService.
+OPTIONAL_SERVICES = ("proton", "controller")
+CONTROLLER = "controller"
 KNOWN_SERVICES = SERVICE_NAMES + OPTIONAL_SERVICES
 
 
@@ -74,7 +77,11 @@ class SimCloud:
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix=f"ocx-sim-{spec.name}-")
         self.data_dir = data_dir or self._tmp.name
         self.services: dict[str, SimService] = {
-            name: service_class(name)(self) for name in ("keystone", *spec.services)}
+            name: service_class(name)(self) for name in ("keystone", *spec.services)
+            if name != CONTROLLER}
+        self.controllers = ControllerCluster(
+            ClusterSpec.from_settings(spec.settings, spec.ports, host=spec.host, seed=spec.seed),
+            name=f"{spec.name}-controller") if CONTROLLER in spec.services else None
         self._runners: dict[str, web.AppRunner] = {}
         self._sites: dict[str, web.TCPSite] = {}
         self._ports: dict[str, int] = {}
@@ -98,6 +105,8 @@ class SimCloud:
             await self._listen(name, self.spec.ports.get(name, 0))
         for service in self.services.values():
             await service.on_start()
+        if self.controllers is not None:
+            await self.controllers.start()
 
     async def _listen(self, name: str, port: int) -> None:
         site = web.TCPSite(self._runners[name], self.spec.host, port, reuse_address=True)
@@ -108,6 +117,8 @@ class SimCloud:
         self.services[name].base_url = f"http://{self.spec.host}:{port}"
 
     async def stop(self) -> None:
+        if self.controllers is not None:
+            await self.controllers.stop()
         for service in self.services.values():
             await service.on_stop()
         for runner in self._runners.values():
@@ -141,5 +152,10 @@ class SimCloud:
             counts.setdefault(service, {})[method] = n
         return counts
 
-    def endpoints(self) -> dict[str, str]:
-        return {name: service.endpoint for name, service in self.services.items()}
+    def endpoints(self) -> dict[str, str | list[str]]:
+        """Each service's endpoint; ``controller``: one URL per controller server."""
+        endpoints: dict[str, str | list[str]] = {
+            name: service.endpoint for name, service in self.services.items()}
+        if self.controllers is not None:
+            endpoints[CONTROLLER] = self.controllers.urls()
+        return endpoints

@@ -10,6 +10,8 @@ other service is down.
 - ``PATCH /sim/clouds/{cloud}/settings``: per-service options, such as ``nova.cinder_url``.
 - ``POST /sim/clouds/{cloud}/keystone/restart``: its Keystone restarts and forgets every token
   (and federation session); the cloud's services then refuse every token issued before.
+- ``/sim/clouds/{cloud}/controllers[/{i}[/stop|/start|/restart|/faults]]``: a cloud's simulated
+  network controllers (``controller.py``): their state; stop, start, restart empty, faults.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import math
 import orjson
 from aiohttp import web
 
+from .controller import control_routes as controller_routes
 from .errors import SimError, error_middleware, render_keystone
 from .exchange import SimExchange
 from .faults import ALL
@@ -123,4 +126,6 @@ def make_control_app(exchange: SimExchange) -> web.Application:
 
     app = web.Application(middlewares=[error_middleware(render_keystone)])
     app.add_routes(routes)
+    app.add_routes(controller_routes(
+        lambda name: getattr(exchange.clouds.get(name), "controllers", None)))
     return app

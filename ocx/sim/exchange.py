@@ -81,7 +81,10 @@ class SimExchange:
                        "auth_url": cloud.keystone.endpoint,
                        "region": cloud.spec.region,
                        "idp": cloud.spec.idp,
-                       "users": cloud.keystone.demo_credentials()}
+                       "users": cloud.keystone.demo_credentials(),
+                       # servers (the proxy's ``servers=``), ``user:pass``, deployment id
+                       **({"controller": cloud.controllers.describe()}
+                          if cloud.controllers is not None else {})}
                 for name, cloud in self.clouds.items()}
 
     def clouds_yaml(self, user: str = "demo") -> dict[str, Any]:

@@ -142,3 +142,77 @@ resource_events = sa.Table(
     sa.Column("event_at", UTCDateTime, nullable=False),      # the notification's timestamp
     sa.Index("ix_resource_events_event_at", "event_at"),
 )
+
+# -- a controller landlord's networking (issue 10) ---------------------------------------------
+
+# What OCX has made on a controller provider's SDN controllers, kept so that reads are answered
+# without them and a controller can be given the whole state again (ocx/store/controller.py).
+# Every row is keyed by the provider first; ``body`` is the resource as OCX's Neutron API shows
+# it, the other columns are what look-ups and uniqueness need.
+controller_networks = sa.Table(
+    "controller_networks", metadata,
+    sa.Column("provider", sa.String(255), primary_key=True),
+    sa.Column("network_id", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(255), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+controller_subnets = sa.Table(
+    "controller_subnets", metadata,
+    sa.Column("provider", sa.String(255), primary_key=True),
+    sa.Column("subnet_id", sa.String(64), primary_key=True),
+    sa.Column("network_id", sa.String(64), nullable=False),
+    sa.Column("tenant_id", sa.String(255), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_controller_subnets_network", "provider", "network_id"),
+)
+
+# A port's MAC is unique on its network; ``attachment`` is the device plugged into it (Neutron's
+# device_id: one device may have several ports).
+controller_ports = sa.Table(
+    "controller_ports", metadata,
+    sa.Column("provider", sa.String(255), primary_key=True),
+    sa.Column("port_id", sa.String(64), primary_key=True),
+    sa.Column("network_id", sa.String(64), nullable=False),
+    sa.Column("tenant_id", sa.String(255), nullable=False),
+    sa.Column("mac_address", sa.String(32), nullable=False),
+    sa.Column("attachment", sa.String(255), nullable=True),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("provider", "network_id", "mac_address",
+                        name="uq_controller_ports_mac"),
+    sa.Index("ix_controller_ports_network", "provider", "network_id"),
+    sa.Index("ix_controller_ports_attachment", "provider", "attachment"),
+)
+
+controller_routers = sa.Table(
+    "controller_routers", metadata,
+    sa.Column("provider", sa.String(255), primary_key=True),
+    sa.Column("router_id", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(255), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A router has at most one interface on a subnet; a port is at most one router's interface.
+controller_router_interfaces = sa.Table(
+    "controller_router_interfaces", metadata,
+    sa.Column("provider", sa.String(255), primary_key=True),
+    sa.Column("router_id", sa.String(64), primary_key=True),
+    sa.Column("subnet_id", sa.String(64), primary_key=True),
+    sa.Column("port_id", sa.String(64), nullable=False),
+    sa.UniqueConstraint("provider", "port_id", name="uq_controller_router_interfaces_port"),
+    sa.Index("ix_controller_router_interfaces_subnet", "provider", "subnet_id"),
+)
+
+# The last consistency hash each controller gave (sent back with every call; a controller
+# whose state no longer matches answers 409 and is synchronised).
+controller_hashes = sa.Table(
+    "controller_hashes", metadata,
+    sa.Column("provider", sa.String(255), primary_key=True),
+    sa.Column("server", sa.String(300), primary_key=True),
+    sa.Column("hash", sa.String(255), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -40,6 +40,7 @@ from .models import (
 from .notified import NotifiedMappings
 from .schema import resource_mappings, token_mappings
 from .projects import ProjectStore
+from .controller import ControllerStore
 from .spanning import SpanningStore
 from .urls import async_url, shown
 
@@ -71,6 +72,7 @@ class MappingStore:
         self._resources: LRU[ResourceKey, ResourceMapping] = LRU(cache_size)
         self.spanning = SpanningStore(engine, clock)   # spanning networks (issue 7)
         self.projects = ProjectStore(engine, clock)    # providers each project uses (issue 8)
+        self.controller = ControllerStore(engine, clock)   # controller landlords' state (issue 10)
         # mappings kept current by notifications, in their order (issue 8)
         self.notified = NotifiedMappings(engine, self._resources, clock)
 
