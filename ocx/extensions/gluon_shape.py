@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from oslo_utils import strutils
 
 from ..routing.merge import SortError, neutron_sort
 
@@ -43,8 +44,6 @@ READ_ONLY = frozenset({"id", "status", "tenant_id", "project_id", "binding:vif_t
 HOST = "binding:host_id"
 BINDING_ONLY = (HOST, "binding:profile")   # Neutron's policy keeps these to admin and service
 
-_TRUE = frozenset({"1", "t", "true", "on", "y", "yes"})
-_FALSE = frozenset({"0", "f", "false", "off", "n", "no"})
 
 
 class Refused(ValueError):
@@ -57,16 +56,12 @@ class Refused(ValueError):
 
 
 def _boolean(value: Any, name: str) -> bool:
-    """Neutron's convert_to_boolean."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower() if isinstance(value, (str, int)) else None
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise Refused(f"Invalid input for {name}. Reason: '{value}' cannot be converted to "
-                  f"boolean.", "InvalidInput")
+    """Neutron's convert_to_boolean (oslo's strict bool_from_string)."""
+    try:
+        return strutils.bool_from_string(value, strict=True)
+    except ValueError:
+        raise Refused(f"Invalid input for {name}. Reason: '{value}' cannot be converted to "
+                      f"boolean.", "InvalidInput") from None
 
 
 def _mapping(value: Any) -> dict:

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
+from oslo_utils import strutils
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from ..call import ApiRequest
@@ -54,22 +55,14 @@ NO_NETWORK = "Unable to create the network. No tenant network is available for a
 TWIN_WAIT = 60.0    # seconds a call waits for a twin another worker is making
 TWIN_STALE = 300.0  # an unfinished claim this old is taken over (its maker is presumed dead)
 
-# Neutron's convert_to_boolean (oslo's bool_from_string, strict).
-_TRUE = frozenset({"1", "t", "true", "on", "y", "yes"})
-_FALSE = frozenset({"0", "f", "false", "off", "n", "no"})
-
-
 def as_boolean(value: object) -> bool:
-    """The flag's value read as Neutron reads a boolean attribute; refused as Neutron refuses."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower() if isinstance(value, (str, int)) else None
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ExtensionError(400, f"Invalid input for operation: '{value}' cannot be converted to "
-                              f"boolean.")
+    """The flag's value read as Neutron reads a boolean attribute (its convert_to_boolean is
+    oslo's strict bool_from_string); refused as Neutron refuses."""
+    try:
+        return strutils.bool_from_string(value, strict=True)
+    except ValueError:
+        raise ExtensionError(400, f"Invalid input for operation: '{value}' cannot be "
+                                  f"converted to boolean.") from None
 
 
 def _loads(raw: bytes | None) -> dict | None:
