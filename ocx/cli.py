@@ -48,7 +48,19 @@ def _sim_parser(sub) -> None:
     f.add_argument("--down", action="append", default=[], help="take a service down")
     f.add_argument("--up", action="append", default=[], help="bring a service back")
     f.add_argument("--clear", action="store_true", help="clear every fault first")
-    f.set_defaults(func=cmd_sim_fault)
+    f.add_argument("--controller", type=int, metavar="I",
+                   help="the cloud's network controller I (0, 1, ...) instead: --stop, --start, "
+                        "--restart, or its --latency-ms / --error-rate / --clear; alone, its "
+                        "state")
+    action = f.add_mutually_exclusive_group()
+    action.add_argument("--stop", dest="controller_action", action="store_const",
+                        const="stop", help="with --controller: stop it (its socket closed)")
+    action.add_argument("--start", dest="controller_action", action="store_const",
+                        const="start", help="with --controller: start it again, as it was")
+    action.add_argument("--restart", dest="controller_action", action="store_const",
+                        const="restart", help="with --controller: restart it empty, as a "
+                                              "rebooted controller with no persistent state")
+    f.set_defaults(func=cmd_sim_fault, parser=f)
 
 
 async def _run_sim(args) -> None:
@@ -129,8 +141,9 @@ def cmd_sim_fault(args) -> int:
         base += "/sim"
     url = f"{base}/clouds/{args.cloud}/faults"
 
-    def call(method: str, body: dict | None = None) -> dict:
-        req = urllib.request.Request(url, method=method,
+    def call(method: str, body: dict | None = None, *, path: str | None = None) -> dict:
+        req = urllib.request.Request(f"{base}/clouds/{args.cloud}/{path}" if path else url,
+                                     method=method,
                                      data=orjson.dumps(body) if body is not None else None,
                                      headers={"Content-Type": "application/json"})
         try:
@@ -138,7 +151,14 @@ def cmd_sim_fault(args) -> int:
                 return orjson.loads(resp.read())
         except urllib.error.HTTPError as exc:
             raise SystemExit(f"ocx sim-fault: {exc.code}: {exc.read().decode(errors='replace')}")
+        except (urllib.error.URLError, TimeoutError) as exc:
+            raise SystemExit(f"ocx sim-fault: the control endpoint {base} cannot be reached: "
+                             f"{getattr(exc, 'reason', exc)}")
 
+    if args.controller is not None:
+        return _controller_fault(args, call)
+    if args.controller_action:
+        args.parser.error("--stop, --start and --restart go with --controller")
     if args.clear:
         call("DELETE")
     change: dict = {}
@@ -149,6 +169,34 @@ def cmd_sim_fault(args) -> int:
     if args.down or args.up:
         change["down"] = {**{s: True for s in args.down}, **{s: False for s in args.up}}
     state = call("PATCH", change) if change else call("GET")
+    print(orjson.dumps(state, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def _controller_fault(args, call) -> int:
+    """``ocx sim-fault CLOUD --controller I ...``: the control routes of the simulated
+    controllers (``ocx/sim/controller.py``: ``POST .../controllers/{i}/stop|start|restart``,
+    ``PATCH|DELETE .../controllers/{i}/faults``, ``GET .../controllers/{i}``)."""
+    if args.controller < 0:
+        args.parser.error("--controller is a controller's index: 0, 1, ...")
+    if args.down or args.up or args.service != "*":
+        args.parser.error("--down, --up and --service are a cloud's services' faults; a "
+                          "controller takes --stop, --start, --restart, --latency-ms, "
+                          "--error-rate and --clear")
+    path = f"controllers/{args.controller}"
+    change = {key: value for key, value in (("latency_ms", args.latency_ms),
+                                            ("error_rate", args.error_rate))
+              if value is not None}
+    state = None
+    if args.clear:
+        state = call("DELETE", path=f"{path}/faults")
+    if change:
+        state = call("PATCH", change, path=f"{path}/faults")
+    if args.controller_action:
+        # restart: empty, as the route's default (a rebooted controller keeps nothing).
+        state = call("POST", path=f"{path}/{args.controller_action}")
+    if state is None:
+        state = call("GET", path=path)
     print(orjson.dumps(state, option=orjson.OPT_INDENT_2).decode())
     return 0
 
@@ -208,7 +256,11 @@ def cmd_serve(args) -> int:
         print(f"OCX ready: {url}", flush=True)
 
     if workers == 1:
-        run(conf, ready=announce)
+        try:
+            run(conf, ready=announce)
+        except ValueError as exc:   # a configuration OCX cannot start with: one line
+            print(f"ocx serve: {exc}", file=sys.stderr)
+            return 2
         return 0
     prepare_store(conf)  # the workers would otherwise race to create it
     return Workers(args.config, workers).run(announce)
@@ -254,7 +306,7 @@ RESOURCE_COLUMNS = ("type", "id", "provider", "remote_project", "source", "updat
 TOKEN_COLUMNS = ("hash_prefix", "local_project", "provider", "remote_project", "expires_at")
 # health: as probed now; state, since, last_error: as the running gateway has seen its calls.
 PROVIDER_COLUMNS = ("name", "kind", "sp_id", "source", "health", "state", "since", "last_error",
-                    "services", "detail")
+                    "services", "controllers", "detail")
 
 
 def _operator_parsers(sub) -> None:
@@ -323,6 +375,18 @@ def _operator_parsers(sub) -> None:
                        help="each local project: its home, its foreign providers, the remote "
                             "project at each, when last seen")
     p.set_defaults(func=cmd_projects)
+
+    c = sub.add_parser("controller", help="a controller provider's SDN controllers (issue 10)")
+    c_sub = c.add_subparsers(dest="controller_command", required=True)
+    p = c_sub.add_parser("sync", parents=[with_config, with_format],
+                         help="give the controllers of controller provider NAME OCX's whole "
+                              "state from the store (PUT /topology); exit status 0: every "
+                              "server asked was synchronised, 1: some were not, 2: usage or "
+                              "configuration error")
+    p.add_argument("name", metavar="NAME", help="the controller provider ([provider:NAME])")
+    p.add_argument("--server", metavar="HOST:PORT",
+                   help="only this one of its servers (default: every one, in order)")
+    p.set_defaults(func=cmd_controller_sync)
 
 
 def _positive(text: str) -> int:
@@ -521,12 +585,37 @@ def cmd_providers(args) -> int:
         if args.format == "json":
             records = [s.record() for s in statuses]
         else:
-            records = [dict(s.record(), services=s.shown_services()) for s in statuses]
+            records = [s.shown() for s in statuses]
         _print(render_list(records, PROVIDER_COLUMNS, args.format,
                            blanks={"sp_id": "(identity provider)", "state": "",
-                                   "since": "", "last_error": ""}))
+                                   "since": "", "last_error": "", "controllers": ""}))
 
     return _operator("providers", work())
+
+
+def cmd_controller_sync(args) -> int:
+    from .admin import controller
+    from .admin.output import render_list
+    from .admin.store import AdminError
+
+    outcome = 0
+
+    async def work():
+        nonlocal outcome
+        try:
+            conf, url = _load(args)
+            chosen = controller.target(conf, args.name, args.server)
+        except (AdminError, ValueError) as exc:  # ValueError: a bad controller server list
+            print(f"ocx controller sync: {exc}", file=sys.stderr)
+            outcome = 2
+            return
+        results = await controller.sync(chosen, url)
+        _print(render_list([r.record() for r in results], controller.COLUMNS, args.format,
+                           blanks={"networks": "", "subnets": "", "ports": "",
+                                   "routers": ""}))
+        outcome = 0 if all(r.synced for r in results) else 1
+
+    return _operator("controller sync", work()) or outcome
 
 
 def cmd_projects(args) -> int:

@@ -204,8 +204,10 @@ notifications_opts = [
 ]
 
 provider_opts = [
-    cfg.StrOpt("kind", default="openstack", choices=["openstack"],
-               help="What the provider is: an OpenStack cloud reached by K2K."),
+    cfg.StrOpt("kind", default="openstack", choices=["openstack", "controller"],
+               help="What the provider is: an OpenStack cloud reached by K2K (openstack), or "
+                    "a landlord whose networking is a set of redundant SDN controllers, for "
+                    "which OCX serves Neutron's API itself (controller: see servers)."),
     cfg.StrOpt("sp_id", help="Its service provider id at the home Keystone (default: the "
                              "provider's name)."),
     cfg.StrOpt("interface", default="public", choices=["public", "internal", "admin"],
@@ -219,9 +221,8 @@ provider_opts = [
                     "mapped to this provider. Empty: not listened to."),
 ]
 
-# A controller provider's options (issue 10; read by ocx/backends/controller_config.py). They
-# are registered in every [provider:NAME] section; the controller kind itself is not yet one of
-# ``kind``'s choices (the gateway does not yet build controller providers).
+# A controller provider's options (issue 10; read by ocx/backends/controller_config.py),
+# registered in every [provider:NAME] section and read where kind = controller.
 controller_opts = [
     cfg.ListOpt("servers", default=[],
                 help="Controller kind: the redundant SDN controllers, host:port,host:port,... "
@@ -341,7 +342,8 @@ def _check(conf: cfg.ConfigOpts) -> None:
             for name in conf[group]:
                 getattr(conf[group], name)
     for name in conf.providers:
-        if conf[f"provider:{name}"].servers:   # a malformed server list stops OCX here
+        group = conf[f"provider:{name}"]
+        if group.kind == "controller" or group.servers:   # a bad server list stops OCX here
             controller(conf, name)
 
 
@@ -366,6 +368,8 @@ def providers(conf: cfg.ConfigOpts) -> list[ProviderConfig]:
     result = []
     for name in conf.providers:
         group = conf[f"provider:{name}"]
+        if group.kind != "openstack":
+            continue
         result.append(ProviderConfig(name=name, kind=group.kind, sp_id=group.sp_id or name,
                                      interface=group.interface,
                                      project_map=dict(group.project_map)))
@@ -401,6 +405,12 @@ def project_providers(conf: cfg.ConfigOpts) -> dict[str, tuple[str, ...]]:
     return {section.removeprefix("project:"): tuple(conf[section].providers)
             for section in conf.list_all_sections()
             if section.startswith("project:") and section in conf}
+
+
+def controllers(conf: cfg.ConfigOpts) -> list:
+    """The configured controller providers' settings, checked (see :func:`controller`)."""
+    return [controller(conf, name) for name in conf.providers
+            if conf[f"provider:{name}"].kind == "controller"]
 
 
 def controller(conf: cfg.ConfigOpts, name: str):

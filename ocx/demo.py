@@ -1,4 +1,4 @@
-"""`ocx demo`: three simulated clouds, OCX in front of them, and an OCX in each provider.
+"""`ocx demo`: simulated clouds, OCX in front of them, and an OCX in each provider.
 
 The clouds (``home``, the K2K identity provider, and the service providers ``sp1`` and
 ``sp2``) run in a child process (``ocx sim``); the OCXs run in this one:
@@ -9,7 +9,12 @@ The clouds (``home``, the K2K identity provider, and the service providers ``sp1
   Nova needs to use a volume or an image of the other provider;
 - a Proton server (Gluon's net-l3vpn) in ``sp1`` registering its ports in etcd (under a prefix
   of the run's own), whose ports the user's OCX serves on its Neutron API (issue 9); its URL is
-  ``services.sp1.proton`` in ``ocx-demo.json``.
+  ``services.sp1.proton`` in ``ocx-demo.json``;
+- a fourth landlord, ``ctl``, whose networking is two simulated SDN controllers behind a
+  controller provider of the user's OCX (issue 10): no OpenStack service of its own, reached
+  through OCX (``openstack network create NAME@ctl``); its controllers' URLs are
+  ``services.ctl.controller`` (one per server) in ``ocx-demo.json``, and ``ocx sim-fault``
+  stops, starts and restarts each.
 
 A ``clouds.yaml`` is written with the cloud ``ocx`` (the demo user of the home cloud, through
 OCX) and ``home``, ``sp1``, ``sp2`` going direct, so that what is created directly is what OCX
@@ -32,11 +37,13 @@ import orjson
 from . import config
 
 # sp1 also runs a Proton server (net-l3vpn) whose Gluon ports OCX serves (issue 9).
-CLOUDS = "home,sp1=nova+cinder+glance+neutron+proton,sp2"
+# ctl is a landlord whose networking is two SDN controllers behind a controller provider.
+CLOUDS = "home,sp1=nova+cinder+glance+neutron+proton,sp2,ctl=controller"
 GLUON_CLOUD = "sp1"
 ETCD_URL = "http://127.0.0.1:2379"
 SERVICE_TYPES = {"nova": "compute", "cinder": "block-storage", "glance": "image",
-                 "neutron": "network", "keystone": "identity", "proton": "proton"}
+                 "neutron": "network", "keystone": "identity", "proton": "proton",
+                 "controller": "controller"}
 
 
 def free_port() -> int:
@@ -62,12 +69,32 @@ async def start_clouds(describe: Path) -> tuple[asyncio.subprocess.Process, dict
 
 def gateway_config(described: dict, port: int, state_dir: Path) -> str:
     """The user's OCX alone: home's Keystone, every cloud of home's a provider, no peers."""
-    providers = ", ".join(providers_of(described))
-    return ocx_config(described, "home", port, state_dir, [f"providers = {providers}"])
+    providers = ", ".join(providers_of(described) + controller_landlords(described))
+    return ocx_config(described, "home", port, state_dir, [f"providers = {providers}"]) + \
+        controller_sections(described)
 
 
 def providers_of(described: dict) -> list[str]:
-    return [name for name, cloud in described["clouds"].items() if cloud["idp"] == "home"]
+    """The K2K service providers of home."""
+    return [name for name, cloud in described["clouds"].items()
+            if cloud["idp"] == "home" and "controller" not in cloud]
+
+
+def controller_landlords(described: dict) -> list[str]:
+    """The clouds whose networking is SDN controllers (a controller provider each)."""
+    return [name for name, cloud in described["clouds"].items() if "controller" in cloud]
+
+
+def controller_sections(described: dict) -> str:
+    """``[provider:NAME] kind = controller`` with each landlord's servers and credentials."""
+    lines = []
+    for name in controller_landlords(described):
+        ctl = described["clouds"][name]["controller"]
+        lines += ["", f"[provider:{name}]", "kind = controller", f"servers = {ctl['servers']}",
+                  f"serverauth = {ctl['auth']}"]
+        if ctl.get("deployment_id"):
+            lines.append(f"deployment_id = {ctl['deployment_id']}")
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def ocx_config(described: dict, keystone: str, port: int, state_dir: Path,
@@ -91,12 +118,14 @@ def peered_configs(described: dict, ports: dict[str, int], work: Path) -> dict[s
     user's). A secret of its own for each pair of peers."""
     providers = providers_of(described)
     secret = {p: secrets.token_urlsafe(24) for p in providers}
-    user = [f"providers = {', '.join(providers)}", f"peer_name = {USER_OCX}",
+    user = [f"providers = {', '.join(providers + controller_landlords(described))}",
+            f"peer_name = {USER_OCX}",
             f"peers = {', '.join(f'{p}-ocx' for p in providers)}"]
     for p in providers:
         user += ["", f"[peer:{p}-ocx]", f"url = http://127.0.0.1:{ports[p]}", f"fronts = {p}",
                  f"secret = {secret[p]}"]
-    configs = {"home": ocx_config(described, "home", ports["home"], work / "home", user)}
+    configs = {"home": ocx_config(described, "home", ports["home"], work / "home", user)
+               + controller_sections(described)}
     for p in providers:
         # Every other provider, not home: to this OCX, "home" is its own cloud.
         others = [o for o in providers if o != p]
@@ -162,6 +191,8 @@ async def forget_registry(prefix: str) -> None:
 def clouds_yaml(described: dict, ocx_url: str) -> dict:
     clouds = {}
     for name, cloud in described["clouds"].items():
+        if "controller" in cloud:
+            continue   # no OpenStack service of its own: reached through OCX only
         demo = cloud["users"]["demo"]
         clouds[name] = {
             "auth": {"auth_url": cloud["auth_url"], "username": "demo",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 
 import aiohttp
@@ -40,8 +41,9 @@ log = logging.getLogger(__name__)
 class LiveProviders:
     def __init__(self, conf: cfg.ConfigOpts, known: Mapping[str, Provider], *, home: str,
                  via: str, reachable: Mapping[str, Provider], validator,
-                 http: aiohttp.ClientSession) -> None:
-        """``known``: the home cloud's and the configured providers' objects, by name."""
+                 http: aiohttp.ClientSession, local: Mapping[str, Provider] = {}) -> None:
+        """``known``: the home cloud's and the configured providers' objects, by name;
+        ``local``: the controller providers (they keep their servers' health themselves)."""
         region = conf.keystone.region_name
 
         def make(entry: ProviderEntry) -> Provider:
@@ -52,7 +54,8 @@ class LiveProviders:
         configured = [ProviderEntry(p.name, p.sp_id, CONFIGURED, p.interface, p.project_map)
                       for p in config.providers(conf)]
         self.registry = Providers(ProviderEntry(home, None, HOME), known[home], configured,
-                                  make, excluded=conf.exclude_providers, extra=reachable)
+                                  make, excluded=conf.exclude_providers, extra=reachable,
+                                  local=local)
         self.health = HealthBook(down_after=conf.health_down_after)
         self.validator = validator
         self.http = http
@@ -71,6 +74,7 @@ class LiveProviders:
             self._tasks.append(asyncio.create_task(self.discovery.run_forever()))
         self._tasks.append(asyncio.create_task(probe_forever(
             self.health, self.http, interval=self.probe_interval, timeout=self.probe_timeout)))
+        self._tasks.append(asyncio.create_task(self.probe_controllers_forever()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -86,9 +90,28 @@ class LiveProviders:
         """Every current provider with its health; the discovery's last failure, if any."""
         result = []
         for entry in self.registry.entries():
-            result.append({"name": entry.name, "kind": "openstack", "sp_id": entry.sp_id,
-                           "source": entry.source, **self.health.view(entry.name)})
+            record = {"name": entry.name, "kind": entry.kind, "sp_id": entry.sp_id,
+                      "source": entry.source}
+            provider = self.registry.get(entry.name)
+            if entry.kind == "controller":
+                record.update(_controllers_view(provider.client.view()))
+            else:
+                record.update(self.health.view(entry.name))
+            result.append(record)
         return result
+
+    async def probe_controllers_forever(self) -> None:
+        """Failed controllers are asked for ``GET /health`` every probe interval, and
+        synchronised and taken back when they answer (``ControllerClient.probe``)."""
+        clients = [p.client for name in self.registry
+                   if (p := self.registry.get(name)) is not None and p.kind == "controller"]
+        while clients:
+            await asyncio.sleep(self.probe_interval)
+            for client in clients:
+                try:
+                    await client.probe()
+                except Exception:  # noqa: BLE001 - a probe that fails is tried next time
+                    log.exception("probing the controllers of %s failed", client.name)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get(PATH, self.handle)]
@@ -114,3 +137,20 @@ class LiveProviders:
         else:
             body["discovery"] = {"enabled": False, "last_failure": None}
         return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+def _controllers_view(servers: list[dict]) -> dict:
+    """A controller provider's health from its servers (in the order calls try them): up when
+    none has failed, degraded when some have, down when all have."""
+    failed = [s for s in servers if s["state"] == "failed"]
+    state = "down" if len(failed) == len(servers) else "degraded" if failed else "up"
+    last = max(failed, key=lambda s: s["since"] or 0, default=None)
+    return {"state": state,
+            "since": _when(min(s["since"] or 0 for s in failed)) if failed else None,
+            "last_error": last["last_error"] if last else None,
+            "last_error_at": _when(last["since"]) if last else None,
+            "controllers": [{**s, "since": _when(s["since"])} for s in servers]}
+
+
+def _when(epoch: float | None) -> str | None:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else None

@@ -18,6 +18,7 @@ from aiohttp import web
 from oslo_config import cfg
 
 from .. import config
+from ..backends.controller import ControllerAuthFailed, ControllerClient, ControllerNetworking
 from ..backends.openstack import OpenStackProvider
 from ..extensions.base import load as load_extensions
 from ..identity.heal import HealingMapper
@@ -67,6 +68,10 @@ async def gateway(conf: cfg.ConfigOpts, *,
             providers[p.name] = OpenStackProvider(p.name, interface=p.interface,
                                                   region=conf.keystone.region_name,
                                                   sp_id=p.sp_id, via=via)
+        # Landlords whose networking is SDN controllers: OCX serves their Neutron itself.
+        local = {settings.name: controller_provider(settings, store, session)
+                 for settings in config.controllers(conf)}
+        providers.update(local)
         peers = {p.name: p for p in config.peers(conf, list(providers))}
         # Providers a peer injects mappings for that this OCX has no K2K relation with: their
         # endpoints come with the injected token mapping's catalog.
@@ -80,8 +85,9 @@ async def gateway(conf: cfg.ConfigOpts, *,
         exchanger = K2KExchanger(conf.keystone.auth_url, timeout=conf.call_timeout)
         # The providers of now (configured and discovered), read on every call; their health.
         live = LiveProviders(conf, providers, home=HOME, via=via, reachable=reachable,
-                             validator=validator, http=session)
-        token_mapper = TokenMapper(store, exchanger, home=HOME, remotes=live.registry.remotes)
+                             validator=validator, http=session, local=local)
+        token_mapper = TokenMapper(store, exchanger, home=HOME, remotes=live.registry.remotes,
+                                   local=local)
         # A token OCX made at a provider that refuses it is made anew (identity.heal).
         token_mapper = HealingMapper(token_mapper, store)
         # Every credit of a caller's project records where the project has a remote project.
@@ -118,6 +124,11 @@ async def gateway(conf: cfg.ConfigOpts, *,
                                    configured=configured, timeout=conf.listing_timeout)
         injections = PeerInjections(peers, validator=validator, store=store,
                                     types=learnable_types())
+        for provider in local.values():
+            try:
+                await provider.client.check_credentials()
+            except ControllerAuthFailed as exc:
+                raise ValueError(f"[provider:{exc.provider}]: {exc.reason}") from None
         async with contextlib.AsyncExitStack() as running:
             await live.start()
             running.push_async_callback(live.stop)
@@ -135,6 +146,16 @@ async def gateway(conf: cfg.ConfigOpts, *,
     finally:
         await session.close()
         await store.close()
+
+
+def controller_provider(settings, store: MappingStore, session: aiohttp.ClientSession):
+    """A controller provider over OCX's store (``store.controller``) and the HTTP pool."""
+    # Imported here: neutron-lib (its Neutron rules) takes seconds to import, and only a
+    # deployment with a controller landlord needs it.
+    from ..backends.controller_provider import ControllerProvider
+
+    return ControllerProvider(ControllerNetworking(ControllerClient(settings, store.controller,
+                                                                    session)))
 
 
 async def purge_forever(store: MappingStore, interval: float) -> None:

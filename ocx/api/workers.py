@@ -30,8 +30,12 @@ def _worker(config_path: str, index: int, ready) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     conf = config.load(config_path)
     # One worker listens to notifications (a restarted worker 0 listens again).
-    run(conf, reuse_port=True, ready=lambda url: ready.put((index, url)),
-        notifications=index == 0)
+    try:
+        run(conf, reuse_port=True, ready=lambda url: ready.put((index, url)),
+            notifications=index == 0)
+    except ValueError as exc:   # a configuration OCX cannot start with: one line
+        log.error("worker %d cannot start: %s", index, exc)
+        raise SystemExit(2) from None
 
 
 class Workers:

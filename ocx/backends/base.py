@@ -26,6 +26,8 @@ class Credentials:
     # What goes in X-Service-Token at a K2K provider: OCX's own token there, vouching for a
     # home service's call (identity.vouch); None sends none.
     service_token: str | None = field(default=None, repr=False)
+    # The caller's roles, where the provider applies policy itself (a controller provider).
+    roles: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -80,6 +82,8 @@ class Provider(abc.ABC):
     """One place calls can go. ``send`` forwards one call and returns the answer."""
 
     kind: str
+    # True for a kind that keeps its own servers' health (the gateway's book then does not).
+    own_health: bool = False
 
     def __init__(self, name: str, *, interface: str = "public", region: str | None = None) -> None:
         self.name = name

@@ -17,8 +17,8 @@ server, fail-over, 503 back-off). The state lives in the store (``ocx.store.cont
   :class:`ControllerUnavailable` (503) is raised. A delete is sent first and recorded after
   (so a refused delete keeps the resource). Reads are the store's.
 
-Not yet here: the Neutron API side that calls :class:`ControllerNetworking` (the gateway does
-not build controller providers yet); on SQLite, syncs are one at a time per process only.
+The Neutron API side is ``controller_provider.py``. On SQLite (one process), syncs are one at
+a time per process; on PostgreSQL one at a time across every worker (an advisory lock).
 """
 from __future__ import annotations
 
@@ -203,6 +203,20 @@ class ControllerClient:
                         self.name, exc)
             return False
         return True
+
+    async def check_credentials(self) -> None:
+        """At start-up: every server that answers must take OCX's credentials and deployment
+        id (:class:`ControllerAuthFailed` names the first that does not); one that does not
+        answer is only logged (reads are the store's until it does)."""
+        async def ask(server: Server) -> None:
+            try:
+                await self._request(server, tr.health(), timeout=self.settings.server_timeout,
+                                    check_hash=False)
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                log.warning("controller %s of %s does not answer at start-up (%s)", server,
+                            self.name, type(exc).__name__)
+
+        await asyncio.gather(*(ask(server) for server in self.settings.servers))
 
     async def probe(self) -> None:
         """Ask every failed server for ``GET /health``; one that answers is synchronised and

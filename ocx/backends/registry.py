@@ -1,5 +1,6 @@
 """The providers OCX sends calls to, as they are now: the home cloud, the configured (pinned)
-K2K service providers and those discovered at the home Keystone.
+K2K service providers and those discovered at the home Keystone, and the providers OCX serves
+itself (controller providers: configured, never K2K).
 
 :class:`Providers` is read on every call (it is the sequence of current names, home first),
 and changed only by :meth:`Providers.update` with what the home Keystone lists. Which
@@ -33,6 +34,7 @@ class ProviderEntry:
     interface: str = "public"
     project_map: Mapping[str, str] = field(default_factory=dict)
     auth_url: str | None = None                # the SP's, as the home Keystone lists it
+    kind: str = "openstack"                    # the provider object's kind
 
 
 def merge(configured: Sequence[ProviderEntry], listed: Mapping[str, dict],
@@ -66,13 +68,14 @@ class Providers(Sequence[str]):
     """The current providers' names, home first; ``get(name)`` their objects.
 
     ``make(entry)`` builds a K2K provider's object; ``extra`` are providers reached only with
-    a peer's injected mappings (never among the names: never listed or searched).
+    a peer's injected mappings (never among the names: never listed or searched); ``local``
+    are providers OCX serves itself (after the K2K ones, never changed by discovery).
     """
 
     def __init__(self, home: ProviderEntry, home_provider: Provider,
                  configured: Sequence[ProviderEntry], make: Callable[[ProviderEntry], Provider],
-                 *, excluded: Collection[str] = (), extra: Mapping[str, Provider] = {}
-                 ) -> None:
+                 *, excluded: Collection[str] = (), extra: Mapping[str, Provider] = {},
+                 local: Mapping[str, Provider] = {}) -> None:
         overlap = sorted(set(excluded) & ({p.name for p in configured}
                                           | {p.sp_id for p in configured}))
         if overlap:
@@ -82,8 +85,10 @@ class Providers(Sequence[str]):
         self._configured = tuple(configured)
         self._excluded = frozenset(excluded)
         self._make = make
-        self._objects: dict[str, Provider] = {home.name: home_provider, **extra}
+        self._objects: dict[str, Provider] = {home.name: home_provider, **extra, **local}
         self._extra = frozenset(extra)
+        self._local = tuple(ProviderEntry(name, None, CONFIGURED, kind=p.kind)
+                            for name, p in local.items())
         self._apply(merge(self._configured, {}, self._excluded, self._reserved()))
 
     # -- reading (every call) ------------------------------------------------------------------
@@ -141,7 +146,7 @@ class Providers(Sequence[str]):
         return change
 
     def _reserved(self) -> set[str]:
-        return {self.home.name} | set(self._extra)
+        return {self.home.name} | set(self._extra) | {e.name for e in self._local}
 
     def _apply(self, remotes: tuple[ProviderEntry, ...]) -> None:
         current = {self.home.name: self.home}
@@ -150,6 +155,7 @@ class Providers(Sequence[str]):
             known = self._objects.get(entry.name)
             if known is None or getattr(known, "sp_id", entry.sp_id) != entry.sp_id:
                 self._objects[entry.name] = self._make(entry)
+        current.update((entry.name, entry) for entry in self._local)
         # Swapped whole, never changed in place: a reader never sees half an update.
         self._current = current
         self._names = tuple(current)

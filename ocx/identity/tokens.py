@@ -5,12 +5,13 @@ At the home cloud the caller's own token serves. At a K2K service provider the t
 none, or it has expired, a K2K exchange makes one and the store keeps it. The exchanger
 coalesces concurrent exchanges, so a burst of calls from a new token makes one. A provider that
 OCX has no K2K relation with (one a peer OCX injects mappings for) is reached only with an
-injected mapping, until it expires.
+injected mapping, until it expires. A provider OCX itself serves from its own store (a
+controller provider, ``local``) takes the caller's own identity: no token, the home project.
 """
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from ..backends.base import Credentials
@@ -32,8 +33,10 @@ class Remote:
 
 
 class TokenMapper:
-    def __init__(self, store, exchanger, *, home: str, remotes: Mapping[str, Remote]) -> None:
+    def __init__(self, store, exchanger, *, home: str, remotes: Mapping[str, Remote],
+                 local: Collection[str] = ()) -> None:
         self.store = store
+        self.local = frozenset(local)
         self.exchanger = exchanger
         self.home = home
         self.remotes = remotes
@@ -44,7 +47,10 @@ class TokenMapper:
     async def credentials(self, caller: Caller, provider: str) -> Credentials:
         if provider == self.home:
             return Credentials(caller.token, caller.project_id, tuple(caller.catalog),
-                               caller.expires_at)
+                               caller.expires_at, roles=caller.roles)
+        if provider in self.local:
+            return Credentials("", caller.project_id, expires_at=caller.expires_at,
+                               roles=caller.roles)
         mapping = await self.store.get_token_mapping(caller.token_hash, caller.project_id,
                                                      provider)
         if provider not in self.remotes:

@@ -93,7 +93,7 @@ class Executor:
     async def send(self, provider: str, request: ApiRequest, credentials: Credentials,
                    body=None, method: str | None = None) -> ProviderResponse:
         target = self.providers[provider]
-        if self.health is not None:
+        if self._tracked(target):
             refusal = self.health.refusal(provider, request.service)
             if refusal is not None:
                 raise ProviderUnreachable(provider, refusal)
@@ -115,6 +115,11 @@ class Executor:
                                              "made: send the call again")
         return await self._send(target, request, renewed, body, method)
 
+    def _tracked(self, target: Provider) -> bool:
+        """A provider the health book follows: not one that keeps its own servers' health
+        (a controller provider answers reads from OCX's store with every server down)."""
+        return self.health is not None and not getattr(target, "own_health", False)
+
     async def _send(self, target: Provider, request: ApiRequest, credentials: Credentials,
                     body, method: str | None) -> ProviderResponse:
         """One call, its outcome told to the health book."""
@@ -124,12 +129,12 @@ class Executor:
         except ServiceNotOffered:
             raise
         except ProviderFailure as exc:
-            if self.health is not None:
+            if self._tracked(target):
                 self.health.failed(target.name, request.service, exc.reason,
                                    refused=isinstance(exc, ProviderUnreachable),
                                    url=target.root(request.service, credentials))
             raise
-        if self.health is not None:
+        if self._tracked(target):
             if answer.status >= 500:
                 self.health.failed(target.name, request.service,
                                    f"answered HTTP {answer.status}", url=answer.root)

@@ -223,10 +223,20 @@ class ControllerState:
     def network_view(net: dict) -> dict:
         return {**net, "ports": [net["ports"][k] for k in sorted(net["ports"])]}
 
-    @staticmethod
-    def router_view(router: dict) -> dict:
+    def router_view(self, router: dict) -> dict:
         intfs = router["interfaces"]
-        return {**router, "interfaces": [intfs[k] for k in sorted(intfs)]}
+        return {**router, "interfaces": [self.interface_view(intfs[k]) for k in sorted(intfs)]}
+
+    def interface_view(self, intf: dict) -> dict:
+        """An interface names its network and subnet; a controller keeps one copy of each
+        (as a real one does), so it shows them as they are now, not as they were attached."""
+        net = self.networks.get(intf["network"]["id"])
+        if net is None:
+            return intf
+        subnet = next((s for s in net.get("subnets") or () if isinstance(s, dict)
+                       and s.get("id") == intf["subnet"]["id"]), intf["subnet"])
+        shown = {k: v for k, v in net.items() if k not in ("ports", "subnets", "gateway")}
+        return {**intf, "network": shown, "subnet": subnet}
 
     def topology(self) -> dict:
         return {"networks": [self.network_view(self.networks[k]) for k in sorted(self.networks)],

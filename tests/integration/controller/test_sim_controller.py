@@ -164,7 +164,11 @@ def test_a_topology_put_replaces_everything(controllers):
                                      "subnet": {"id": "s1"}}]}]}
     assert c("PUT", "/topology", topology, expect=200).json() == {"networks": 1, "routers": 1}
     state = ctl.state(0)
-    assert {k: state[k] for k in ("networks", "routers")} == topology
+    assert state["networks"] == topology["networks"]
+    # The interface shows its network and subnet as the controller holds them.
+    assert state["routers"][0]["interfaces"] == [{
+        "id": "rp", "network": {"id": "n1", "tenant_id": "t2", "state": "UP"},
+        "subnet": {"id": "s1", "cidr": "10.1.0.0/24"}}]
     assert c("GET", "/tenants/t1/networks", expect=200).json() == {"networks": []}
     bad = {"networks": [{"id": "n9"}]}  # no tenant: refused whole, nothing changes
     assert c("PUT", "/topology", bad, expect=400).json()["reason"] == "bad-request"

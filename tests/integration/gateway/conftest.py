@@ -46,8 +46,8 @@ class OcxEnv:
         return self.sim.cloud(cloud).call_counts()
 
     def reset_calls(self) -> None:
-        for name in ("home", "sp1", "sp2"):
-            self.sim.cloud(name).calls.clear()
+        for cloud in self.sim.exchange.clouds.values():
+            cloud.calls.clear()
 
     def until_up(self, *providers: str, timeout: float = 30) -> None:
         """Wait until OCX's probe has found ``providers`` answering again: a service that
@@ -72,10 +72,7 @@ class OcxEnv:
 
 
 def _describe(sim) -> dict:
-    return {"clouds": {name: {"auth_url": c.keystone.endpoint, "region": c.spec.region,
-                              "idp": c.spec.idp, "users": c.keystone.demo_credentials(),
-                              "endpoints": c.endpoints()}
-                       for name, c in sim.exchange.clouds.items()}}
+    return {"clouds": sim.exchange.describe()}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -83,7 +80,8 @@ def ocx_env(request) -> Iterator[OcxEnv]:
     """Every gateway test runs twice: with the SQLite store and with PostgreSQL."""
     store_url = request.getfixturevalue("postgres_url") if request.param == "postgresql" \
         else None
-    for sim in start_sim("home,sp1,sp2"):
+    # A test module may bring clouds of its own: SIM_CLOUDS = "home,sp1,ctl=controller".
+    for sim in start_sim(getattr(request.module, "SIM_CLOUDS", "home,sp1,sp2")):
         described = _describe(sim)
         with tempfile.TemporaryDirectory(prefix="ocx-test-") as state:
             path = os.path.join(state, "ocx.conf")

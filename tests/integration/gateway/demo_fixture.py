@@ -146,8 +146,11 @@ def run_demo(directory: Path) -> Iterator[Demo]:
                 raise AssertionError("ocx demo did not stop on SIGTERM") from None
         proc.stdout.close()
     assert proc.returncode == 0, log_path.read_text()[-3000:]
+    # A service has one URL, or one per server (a landlord's SDN controllers).
     assert all(_refused(url) for services in demo.described["services"].values()
-               for url in services.values()), "a simulated service outlived ocx demo"
+               for urls in services.values()
+               for url in (urls if isinstance(urls, list) else [urls])), \
+        "a simulated service outlived ocx demo"
     assert _refused(demo.url), "OCX outlived ocx demo"
     assert not Path(demo.described["config"]).parent.exists(), \
         "ocx demo left its working directory (with the service password) behind"

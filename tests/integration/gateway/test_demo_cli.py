@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
+import requests
 from openstack import exceptions as os_exc
 
 from .demo_fixture import Demo, run_demo, wait_until_gone
@@ -185,3 +186,36 @@ def test_the_demo_joins_clouds_through_their_own_ocxs(demo):
                                           "available", interval=0.1, wait=30)
         demo.openstack("ocx", f"volume delete {volume['id']}")
         sp2.image.delete_image(image.id)
+
+
+def test_the_demo_serves_a_controller_landlords_networking(demo):
+    """``ctl``'s networking is two SDN controllers (seed 003): a network, subnet and port
+    made there through OCX with the unmodified client, held by the controllers, listed with
+    the other clouds' networks; the fault switch stops the primary and the next write still
+    lands."""
+    urls = demo.described["services"]["ctl"]["controller"]
+    assert len(urls) == 2
+    network, = demo.openstack("ocx", "network create blue@ctl -f json")
+    try:
+        subnet, port = demo.openstack(
+            "ocx", f"subnet create --network {network['id']} --subnet-range 10.50.0.0/24 "
+                   "blue-sub -f json",
+            f"port create --network {network['id']} blue-port -f json")
+        assert port["fixed_ips"][0]["subnet_id"] == subnet["id"]
+        listed, = demo.openstack("ocx", "network list -f json")
+        assert network["id"] in {n["ID"] for n in listed}
+        control = f"{demo.described['control']}/clouds/ctl/controllers"
+        held = requests.get(f"{control}/0", timeout=10).json()
+        assert [n["id"] for n in held["networks"]] == [network["id"]]
+        requests.post(f"{control}/0/stop", timeout=10).raise_for_status()
+        try:
+            second, = demo.openstack("ocx", f"port create --network {network['id']} "
+                                            "second-port -f json")
+            standby = requests.get(f"{control}/1", timeout=10).json()
+            assert second["id"] in {p["id"] for n in standby["networks"] for p in n["ports"]}
+        finally:
+            requests.post(f"{control}/0/start", timeout=10).raise_for_status()
+        demo.openstack("ocx", f"port delete {port['id']}", f"port delete {second['id']}",
+                       f"subnet delete {subnet['id']}")
+    finally:
+        demo.openstack("ocx", f"network delete {network['id']}")

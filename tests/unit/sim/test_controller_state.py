@@ -154,6 +154,10 @@ def test_a_topology_becomes_the_whole_state_and_round_trips():
         "triggered_by_tenant": None}
     state = parse_topology(topology)
     expected = {k: topology[k] for k in ("networks", "routers")}
+    # An interface shows its network and subnet as the controller holds them now.
+    expected["routers"] = [dict(topology["routers"][0], interfaces=[{
+        "id": "i1", "network": {"id": "n1", "tenant_id": "t1", "state": "UP"},
+        "subnet": {"id": "s1", "cidr": "10.0.0.0/24"}}])]
     assert state.topology() == expected
     assert parse_topology(state.topology()).hash() == state.hash()
 
