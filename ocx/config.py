@@ -184,6 +184,31 @@ gluon_opts = [
                     "no address of it is ever handed out)."),
 ]
 
+# Group-Based Policy (issue 11; read by ocx/policy/api.py).
+policy_opts = [
+    cfg.BoolOpt("enabled", default=True,
+                help="Serve the Group-Based Policy API under /policy (groups of endpoints, "
+                     "proxy groups, service chains), rendered onto Neutron through OCX's own "
+                     "network API."),
+    cfg.StrOpt("provider",
+               help="The provider L3 policies render onto unless the create names one "
+                    "(X-OCX-Provider). Default: the home cloud."),
+    cfg.StrOpt("default_ip_pool", default="10.0.0.0/8",
+               help="ip_pool of the L3 policy OCX makes for a project that has none (GBP's "
+                    "implicit policy)."),
+    cfg.IntOpt("default_subnet_prefix_length", default=24, min=2, max=127,
+               help="subnet_prefix_length of that implicit L3 policy."),
+    cfg.StrOpt("default_proxy_ip_pool", default="192.168.0.0/16",
+               help="Default proxy_ip_pool of L3 policies: where L3 proxy groups take their "
+                    "subnets from."),
+    cfg.IntOpt("default_proxy_subnet_prefix_length", default=29, min=2, max=127,
+               help="Default proxy_subnet_prefix_length of L3 policies (2-30 for IPv4, 2-127 "
+                    "for IPv6)."),
+    cfg.ListOpt("node_drivers", default=["config"],
+                help="Service chain node drivers, in the order they are asked whether they "
+                     "can plumb a node (config: the plumbing a node's config declares)."),
+]
+
 notifications_opts = [
     cfg.StrOpt("queue", default="ocx-notifications",
                help="The durable queue OCX declares on each provider's broker, bound to the "
@@ -285,7 +310,7 @@ def list_opts():
     """For oslo-config-generator (``ocx.config`` namespace)."""
     return [(None, default_opts), ("keystone", keystone_opts), ("store", store_opts),
             ("spanning", spanning_opts), ("gluon", gluon_opts),
-            ("notifications", notifications_opts),
+            ("notifications", notifications_opts), ("policy", policy_opts),
             ("provider:name", provider_opts + controller_opts), ("peer:name", peer_opts),
             ("project:name", project_opts)]
 
@@ -318,6 +343,7 @@ def load(path: str | None = None, args: list[str] | None = None) -> cfg.ConfigOp
     conf.register_opts(spanning_opts, group="spanning")
     conf.register_opts(gluon_opts, group="gluon")
     conf.register_opts(notifications_opts, group="notifications")
+    conf.register_opts(policy_opts, group="policy")
     conf(args=args or [], project="ocx", default_config_files=[path] if path else [],
          default_config_dirs=[])
     for name in conf.providers:

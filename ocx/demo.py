@@ -222,6 +222,7 @@ async def run(clouds_yaml_path: Path, port: int | None) -> None:
     from .identity import ksa
     from .identity.catalog import register_ocx
     from .identity.validate import service_auth
+    from .policy.catalog import register_policy
 
     work = Path(tempfile.mkdtemp(prefix="ocx-demo-"))
     sim, described = await start_clouds(work / "clouds.json")
@@ -246,6 +247,9 @@ async def run(clouds_yaml_path: Path, port: int | None) -> None:
         ocx_url = config.public_url(user)
         await register_ocx(ksa.session(user.call_timeout, service_auth(user)),
                            user.keystone.auth_url, ocx_url)
+        # The GBP API at /policy, in home's catalog as service type policy (issue 11).
+        await register_policy(ksa.session(user.call_timeout, service_auth(user)),
+                              user.keystone.auth_url, ocx_url)
         # The dummy network and subnet of Gluon ports (ocx gluon setup).
         neutron = gluon.HomeNeutron(ksa.session(user.call_timeout, service_auth(user)),
                                     user.keystone.home_interface, user.keystone.region_name)

@@ -29,6 +29,7 @@ from ..identity.validate import TokenValidator, service_auth
 from ..identity.vouch import ServiceVoucher
 from ..learn import listener as notification_listener
 from ..learn.peers import PeerClient
+from ..policy import api as policy_api
 from ..routing.execute import Executor
 from ..routing.plan import learnable_types
 from ..store import MappingStore
@@ -141,8 +142,12 @@ async def gateway(conf: cfg.ConfigOpts, *,
             listening = notification_listener.start(conf, store, HOME) if notifications \
                 else None
             running.push_async_callback(notification_listener.stop, listening)
+            # Group-Based Policy (issue 11) under /policy, rendered through this OCX's Neutron.
+            policy = policy_api.build(conf, store.engine, validator, session, HOME).routes() \
+                if conf.policy.enabled else []
             yield make_app(stages, routes=[web.post(PEER_PATH, injections.handle),
-                                           *projects_api.routes(), *live.routes()])
+                                           *projects_api.routes(), *live.routes(),
+                                           *policy])
     finally:
         await session.close()
         await store.close()

@@ -216,3 +216,178 @@ controller_hashes = sa.Table(
     sa.Column("hash", sa.String(255), nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# -- Group-Based Policy (issue 11) ---------------------------------------------------------------
+
+# GBP's resources as OCX's /policy API shows them (ocx/store/policy.py). Lists that are part
+# of a resource (an L3 policy's routers, a spec's nodes in order) are JSON; relations that are
+# looked up (a group's proxy, a group's subnets) are rows of their own.
+gp_l3_policies = sa.Table(
+    "gp_l3_policies", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("ip_version", sa.Integer, nullable=False),
+    sa.Column("ip_pool", sa.String(64), nullable=False),
+    sa.Column("subnet_prefix_length", sa.Integer, nullable=False),
+    sa.Column("routers", sa.JSON, nullable=False),
+    sa.Column("shared", sa.Boolean, nullable=False),
+    sa.Column("provider", sa.String(255), nullable=False),   # the OCX provider it renders on
+    sa.Column("implicit", sa.Boolean, nullable=False),       # made by the implicit policy
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_gp_l3_policies_tenant_id", "tenant_id"),
+)
+
+# The seed's ProxyIPPoolMapping: where an L3 policy's L3 proxies take their subnets from.
+gp_proxy_ip_pool_mapping = sa.Table(
+    "gp_proxy_ip_pool_mapping", metadata,
+    sa.Column("l3_policy_id", sa.String(36), primary_key=True),
+    sa.Column("proxy_ip_pool", sa.String(64), nullable=False),
+    sa.Column("proxy_subnet_prefix_length", sa.Integer, nullable=False),
+)
+
+gp_l2_policies = sa.Table(
+    "gp_l2_policies", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("l3_policy_id", sa.String(36), nullable=False),
+    sa.Column("network_id", sa.String(36), nullable=True),
+    sa.Column("shared", sa.Boolean, nullable=False),
+    sa.Column("implicit", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_gp_l2_policies_tenant_id", "tenant_id"),
+    sa.Index("ix_gp_l2_policies_l3_policy_id", "l3_policy_id"),
+)
+
+gp_policy_target_groups = sa.Table(
+    "gp_policy_target_groups", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("l2_policy_id", sa.String(36), nullable=False),
+    sa.Column("shared", sa.Boolean, nullable=False),
+    sa.Column("service_management", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_gp_policy_target_groups_tenant_id", "tenant_id"),
+    sa.Index("ix_gp_policy_target_groups_l2_policy_id", "l2_policy_id"),
+)
+
+# The seed's GroupProxyMapping, one row per group. Both links are unique: a group has at most
+# one proxy and a proxy proxies one group, so the database itself keeps the chain a list.
+gp_group_proxy_mappings = sa.Table(
+    "gp_group_proxy_mappings", metadata,
+    sa.Column("policy_target_group_id", sa.String(36), primary_key=True),
+    sa.Column("proxied_group_id", sa.String(36), nullable=True),
+    sa.Column("proxy_group_id", sa.String(36), nullable=True),
+    sa.Column("proxy_type", sa.String(2), nullable=True),     # l2 | l3
+    sa.UniqueConstraint("proxied_group_id", name="uq_gp_group_proxy_mappings_proxied"),
+    sa.UniqueConstraint("proxy_group_id", name="uq_gp_group_proxy_mappings_proxy"),
+)
+
+# A group's Neutron subnets, in order, with their CIDRs (what pool allocation looks at);
+# ``allocated``: taken from the L3 policy's ip_pool or proxy_ip_pool.
+gp_ptg_subnets = sa.Table(
+    "gp_ptg_subnets", metadata,
+    sa.Column("subnet_id", sa.String(36), primary_key=True),
+    sa.Column("policy_target_group_id", sa.String(36), nullable=False),
+    sa.Column("l3_policy_id", sa.String(36), nullable=False),
+    sa.Column("cidr", sa.String(64), nullable=False),
+    sa.Column("allocated", sa.Boolean, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Index("ix_gp_ptg_subnets_group", "policy_target_group_id"),
+    sa.Index("ix_gp_ptg_subnets_l3_policy", "l3_policy_id"),
+)
+
+gp_policy_targets = sa.Table(
+    "gp_policy_targets", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("policy_target_group_id", sa.String(36), nullable=False),
+    sa.Column("port_id", sa.String(36), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_gp_policy_targets_tenant_id", "tenant_id"),
+    sa.Index("ix_gp_policy_targets_group", "policy_target_group_id"),
+)
+
+# The seed's ProxyGatewayMapping.
+gp_proxy_gateway_mappings = sa.Table(
+    "gp_proxy_gateway_mappings", metadata,
+    sa.Column("policy_target_id", sa.String(36), primary_key=True),
+    sa.Column("proxy_gateway", sa.Boolean, nullable=False),
+    sa.Column("group_default_gateway", sa.Boolean, nullable=False),
+)
+
+# Neutron resources OCX made for GBP (GBP's gpm_owned_*): only these are deleted with them.
+gp_owned_resources = sa.Table(
+    "gp_owned_resources", metadata,
+    sa.Column("resource_type", sa.String(16), primary_key=True),   # router|network|subnet|port
+    sa.Column("resource_id", sa.String(64), primary_key=True),
+)
+
+sc_nodes = sa.Table(
+    "sc_nodes", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("service_type", sa.String(255), nullable=True),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("shared", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_sc_nodes_tenant_id", "tenant_id"),
+)
+
+sc_specs = sa.Table(
+    "sc_specs", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("nodes", sa.JSON, nullable=False),          # node ids, consumer side last
+    sa.Column("shared", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_sc_specs_tenant_id", "tenant_id"),
+)
+
+sc_instances = sa.Table(
+    "sc_instances", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("servicechain_specs", sa.JSON, nullable=False),
+    sa.Column("provider_ptg_id", sa.String(36), nullable=True),
+    sa.Column("consumer_ptg_id", sa.String(255), nullable=True),
+    sa.Column("management_ptg_id", sa.String(36), nullable=True),
+    sa.Column("classifier_id", sa.String(36), nullable=True),
+    sa.Column("config_param_values", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_sc_instances_tenant_id", "tenant_id"),
+)
+
+# What the traffic stitching plumber made for an instance: the service targets (policy targets
+# flagged for a node) and the groups (proxies and a management group), deleted with it.
+sc_service_targets = sa.Table(
+    "sc_service_targets", metadata,
+    sa.Column("policy_target_id", sa.String(36), primary_key=True),
+    sa.Column("servicechain_instance_id", sa.String(36), nullable=False),
+    sa.Column("servicechain_node_id", sa.String(36), nullable=False),
+    sa.Column("relationship", sa.String(16), nullable=False),   # provider|consumer|management
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Index("ix_sc_service_targets_instance", "servicechain_instance_id"),
+)
+
+sc_plumbed_groups = sa.Table(
+    "sc_plumbed_groups", metadata,
+    sa.Column("policy_target_group_id", sa.String(36), primary_key=True),
+    sa.Column("servicechain_instance_id", sa.String(36), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),           # proxy | management
+    sa.Column("sequence", sa.Integer, nullable=False),          # the order they were made in
+    sa.Index("ix_sc_plumbed_groups_instance", "servicechain_instance_id"),
+)
