@@ -93,4 +93,12 @@ def _create_private_file(path: str) -> None:
     """Make the database file 0600 (SQLite gives its -wal and -shm files the same mode)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    if os.path.exists(path):
+        # Opening and closing a file SQLite already has open in this process would drop its
+        # POSIX locks on it (they are per process): a second engine on the same file, or an
+        # admin command beside a gateway, could then lose the WAL under the first.
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:   # another worker made it a moment ago
+        pass
