@@ -17,8 +17,8 @@ server, fail-over, 503 back-off). The state lives in the store (``ocx.store.cont
   :class:`ControllerUnavailable` (503) is raised. A delete is sent first and recorded after
   (so a refused delete keeps the resource). Reads are the store's.
 
-The Neutron API side is ``controller_provider.py``. On SQLite (one process), syncs are one at
-a time per process; on PostgreSQL one at a time across every worker (an advisory lock).
+The Neutron API side is ``controller_provider.py``. Syncs of a provider are one at a time
+across every worker and ``ocx controller sync`` (the store's ``sync_lock``).
 """
 from __future__ import annotations
 

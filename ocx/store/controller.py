@@ -12,10 +12,13 @@ Errors carry Neutron's type and status, so that the API side can answer in Neutr
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import datetime as dt
+import fcntl
 import hashlib
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +39,7 @@ from .schema import (
 )
 
 KINDS = ("networks", "subnets", "ports", "routers")
+LOCK_POLL = 0.05     # seconds between two tries at a SQLite store's sync lock file
 _TABLES = {"networks": (controller_networks, "network_id"),
            "subnets": (controller_subnets, "subnet_id"),
            "ports": (controller_ports, "port_id"),
@@ -343,10 +347,12 @@ class ControllerStore:
     async def sync_lock(self, provider: str) -> AsyncIterator[None]:
         """Held while a controller of ``provider`` is given the whole state, so that workers
         sharing a PostgreSQL store synchronise one at a time (a session advisory lock, on a
-        connection of its own). On SQLite (one process) it takes nothing: the client's own
-        lock serialises the syncs of its process."""
+        connection of its own). On SQLite, an exclusive ``flock`` on a lock file beside the
+        database does the same for the processes of one machine (the workers and ``ocx
+        controller sync``); it is polled, so that a sync waiting for it can be cancelled."""
         if self.engine.dialect.name != "postgresql":
-            yield
+            async with _file_lock(self.engine.url.database, provider):
+                yield
             return
         key = _lock_key(provider)
         async with self.engine.connect() as conn:
@@ -447,6 +453,28 @@ class ControllerStore:
                 raise Conflict("PortInUse",
                                f"Port {resource_id} cannot be deleted directly via the port "
                                f"API: it is an interface of router {router}.")
+
+
+@contextlib.asynccontextmanager
+async def _file_lock(database: str | None, provider: str) -> AsyncIterator[None]:
+    if not database or database == ":memory:":
+        yield
+        return
+    path = f"{database}.sync-{hashlib.sha256(provider.encode()).hexdigest()[:16]}.lock"
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(LOCK_POLL)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _lock_key(provider: str) -> int:

@@ -166,8 +166,6 @@ async def test_workers_synchronise_a_provider_one_at_a_time(open_store):
             await asyncio.sleep(0.05)
             inside.remove(name)
 
-    if first.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite serves one process: the client's own lock serialises syncs")
     await asyncio.gather(sync(first, "a"), sync(second, "b"))
     assert overlapped == [False, False]
     async with first.controller.sync_lock("other"):          # another provider: not blocked
