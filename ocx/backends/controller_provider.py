@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -31,6 +32,7 @@ from . import controller_neutron as nn
 from .base import Credentials, Provider, ProviderResponse, ServiceNotOffered
 from .controller import ControllerNetworking
 
+log = logging.getLogger(__name__)
 JSON = "application/json"
 VERSION = "v2.0"
 _INTERFACE_ACTIONS = ("add_router_interface", "remove_router_interface")
@@ -183,7 +185,11 @@ class ControllerProvider(Provider):
         except Exception:
             # A bulk create is all or nothing, as Neutron's.
             for done in reversed(made):
-                await self.networking.delete(collection, done["id"])
+                try:
+                    await self.networking.delete(collection, done["id"])
+                except Exception:  # noqa: BLE001 - the create's failure is the answer
+                    log.exception("%s: %s %s of a failed bulk create could not be deleted",
+                                  self.name, nn.COLLECTIONS[collection], done["id"])
             raise
         if collection in body:   # a bulk create (prepare checked the body is a dict)
             return {collection: made}
