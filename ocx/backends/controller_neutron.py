@@ -356,7 +356,9 @@ def eui64(cidr, mac: str) -> str:
 
 @dataclass
 class Addresses:
-    """The addresses in use on a network, by subnet id."""
+    """The addresses the ports of a network hold, by subnet id. A subnet's gateway address
+    is not one of them until a port takes it: Neutron only keeps it out of the allocation
+    pools, so a port may ask for it (a router interface, or GBP's default-gateway target)."""
 
     used: dict[str, set[str]] = field(default_factory=dict)
 
@@ -369,9 +371,6 @@ class Addresses:
                 continue
             for ip in p.get("fixed_ips") or ():
                 used.setdefault(ip["subnet_id"], set()).add(ip["ip_address"])
-        for s in subnets:
-            if s.get("gateway_ip"):
-                used[s["id"]].add(s["gateway_ip"])
         return cls(used)
 
     def free(self, subnet_: Mapping[str, Any]) -> list[str]:
@@ -437,12 +436,14 @@ def fixed_ips(requested: Any, network_id: str, subnets: Sequence[Mapping[str, An
         else:
             cidr = ipaddress.ip_network(s["cidr"])
             ip = ipaddress.ip_address(address)
-            gateway_ok = router_owner and address == s.get("gateway_ip")
-            if ip not in cidr or ip in (cidr.network_address,) or (
+            # Neutron's check_subnet_ip: only a router may hold an IPv6 subnet's first
+            # address (the subnet-router anycast address).
+            anycast_ok = router_owner and cidr.version == 6
+            if ip not in cidr or (ip == cidr.network_address and not anycast_ok) or (
                     cidr.version == 4 and ip == cidr.broadcast_address):
                 raise invalid_input(f"IP address {address} is not a valid IP for the "
                                     "specified subnet")
-            if address in addresses.used.get(subnet_id, set()) and not gateway_ok:
+            if address in addresses.used.get(subnet_id, set()):
                 raise NeutronApiError(409, f"IP address {address} already allocated in "
                                            f"subnet {subnet_id}", "IpAddressAlreadyAllocated")
         addresses.used.setdefault(subnet_id, set()).add(address)

@@ -2,7 +2,8 @@
 
 Networks, subnets (with IPAM: allocation pools, gateways, random allocation from the first
 free addresses as Neutron's IPAM driver does), ports (MAC and fixed IPs, bindings as Nova sets
-them), routers (external gateways, interfaces by subnet or port), floating IPs, security groups
+them), routers (external gateways, interfaces by subnet or port, extra routes: ``routes`` and
+the atomic ``add_extraroutes``/``remove_extraroutes``), floating IPs, security groups
 and rules (a ``default`` group per project, made on first use), tags, and the extensions
 document. Every network gets OVN's metadata port (``network:distributed``), which holds an
 address on each IPv4 DHCP subnet and goes away with the network.
@@ -598,6 +599,9 @@ ROUTER_ATTRS: dict[str, Attr] = {
     "project_id": _owner(),
     "external_gateway_info": Attr(post=True, put=True, default=None,
                                   validate=valid_gateway_info),
+    # extraroute: set by update only (a next hop must be on a subnet the router is on).
+    "routes": Attr(put=True, default=NOT_SPECIFIED, convert=to_list_or_empty,
+                   validate=valid_hostroutes),
     **_standard(),
 }
 
@@ -706,6 +710,7 @@ SECURITY_GROUP_RULE = Kind("security_group_rule", "security_group_rules",
 # Neutron's default quotas (its [quotas] quota_<resource> options).
 QUOTA_DEFAULTS = {"network": 100, "subnet": 100, "port": 500, "router": 10, "floatingip": 50,
                   "security_group": 10, "security_group_rule": 100}
+MAX_ROUTES = 30   # Neutron's max_routes: extra routes per router (setting neutron.max_routes)
 
 KINDS = (NETWORK, SUBNET, PORT, ROUTER, FLOATINGIP, SECURITY_GROUP, SECURITY_GROUP_RULE)
 
@@ -1133,6 +1138,11 @@ EXTENSIONS = [
     ("router", "Neutron L3 Router",
      "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to "
      "external networks via a NAT gateway.", "2012-07-20T10:00:00-00:00"),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router",
+     "2013-02-01T10:00:00-00:00"),
+    ("extraroute-atomic", "Atomically add/remove extra routes",
+     "Edit extra routes of a router on server side by atomically adding/removing extra "
+     "routes", "2019-07-10T00:00:00+00:00"),
     ("security-group", "security-group", "The security groups extension.",
      "2012-10-05T10:00:00-00:00"),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled.",
@@ -1271,7 +1281,9 @@ class NeutronService(SimService):
         routes += [web.get("/v2.0/quotas/{project_id}", self.show_quota),
                    web.get("/v2.0/quotas/{project_id}/details", self.show_quota_details)]
         routes += [web.put("/v2.0/routers/{id}/add_router_interface", self.add_interface),
-                   web.put("/v2.0/routers/{id}/remove_router_interface", self.remove_interface)]
+                   web.put("/v2.0/routers/{id}/remove_router_interface", self.remove_interface),
+                   web.put("/v2.0/routers/{id}/add_extraroutes", self.add_extraroutes),
+                   web.put("/v2.0/routers/{id}/remove_extraroutes", self.remove_extraroutes)]
         # pecan serves a path with a trailing slash as the path without it.
         routes += [web.route(r.method, r.path + "/", r.handler) for r in list(routes)
                    if r.path.startswith("/v2.0/") and not r.path.endswith("/")]
@@ -2010,7 +2022,7 @@ class NeutronService(SimService):
     def create_router(self, token: Token, item: dict) -> dict:
         record = self._new_record(item, revision=1) | {
             "name": item["name"], "admin_state_up": item["admin_state_up"],
-            "status": "ACTIVE", "external_gateway_info": None}
+            "status": "ACTIVE", "external_gateway_info": None, "routes": []}
         self._check_gateway_policy(token, item["external_gateway_info"], "create")
         self.routers[record["id"]] = record
         try:
@@ -2021,10 +2033,17 @@ class NeutronService(SimService):
         return record
 
     def update_router(self, token: Token, record: dict, changes: dict) -> None:
+        # The routes are checked against the router's ports as they are before this update
+        # (Neutron's extraroute mixin runs before the router's own update).
+        routes = self._checked_routes(record, changes["routes"]) if "routes" in changes \
+            else None
         if "external_gateway_info" in changes:
             self._check_gateway_policy(token, changes["external_gateway_info"], "update")
             self._set_gateway(token, record, changes.pop("external_gateway_info"))
-        self._apply(ROUTER, record, changes, ("name", "admin_state_up", "description"))
+        if routes is not None:
+            changes["routes"] = routes
+        self._apply(ROUTER, record, changes, ("name", "admin_state_up", "description",
+                                              "routes"))
 
     def delete_router(self, token: Token, record: dict, internal: bool = False) -> None:
         if any(p["device_id"] == record["id"] and p["device_owner"] == OWNER_ROUTER_INTERFACE
@@ -2083,6 +2102,74 @@ class NeutronService(SimService):
         router["external_gateway_info"] = {
             "network_id": network["id"], "enable_snat": snat,
             "external_fixed_ips": [dict(ip) for ip in port["fixed_ips"]]}
+
+    # -- extra routes (extraroute, extraroute-atomic) ------------------------------------------
+
+    def _checked_routes(self, router: dict, routes: list[dict]) -> list[dict]:
+        """extraroute_db._validate_routes: at most ``max_routes``, and each next hop on a
+        subnet of one of the router's ports (interfaces and gateway) but not the router's own
+        address. The routes as Neutron stores them (the next hop in canonical form)."""
+        limit = int(self.cloud.setting("neutron.max_routes", str(MAX_ROUTES)))
+        if len(routes) > limit:
+            raise SimError(400, f"Unable to complete operation for {router['id']}. The number "
+                                f"of routes exceeds the maximum {limit}.",
+                           kind="RoutesExhausted")
+        fixed = [ip for p in self.ports.values() if p["device_id"] == router["id"]
+                 for ip in p["fixed_ips"] if ip["subnet_id"] in self.subnets]
+        cidrs = [ipaddress.ip_network(self.subnets[ip["subnet_id"]]["cidr"]) for ip in fixed]
+        addresses = {ip["ip_address"] for ip in fixed}
+        for route in routes:
+            nexthop = ipaddress.ip_address(route["nexthop"])
+            reason = None
+            if not any(nexthop in cidr for cidr in cidrs):
+                reason = "the nexthop is not connected with router"
+            elif route["nexthop"] in addresses:
+                reason = "the nexthop is used by router"
+            if reason:
+                raise invalid_routes(routes, reason)
+        return [{"destination": r["destination"], "nexthop": str(ipaddress.ip_address(
+            r["nexthop"]))} for r in routes]
+
+    def _routes_body(self, request_body: Any) -> list[dict]:
+        """The routes of an add/remove_extraroutes body, checked as a PUT's would be (Neutron
+        defers this to the update; a malformed body is refused here instead of failing)."""
+        if not isinstance(request_body, dict) or not isinstance(request_body.get("router"),
+                                                                dict):
+            raise http_bad_request("Unable to find 'router' in request body")
+        item = request_body["router"]
+        unknown = [k for k in item if k != "routes"]
+        if unknown:
+            raise http_bad_request(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+        if "routes" not in item:
+            raise http_bad_request("Failed to parse request. Required attribute 'routes' not "
+                                   "specified")
+        routes = to_list_or_empty(item["routes"])
+        unique = [r for i, r in enumerate(routes) if r not in routes[:i]] \
+            if isinstance(routes, list) else routes
+        reason = valid_hostroutes(unique)
+        if reason:
+            raise http_bad_request(f"Invalid input for routes. Reason: {reason}.")
+        return unique
+
+    async def _edit_routes(self, request: web.Request, action: str,
+                           edit: Callable[[list[dict], list[dict]], list[dict]]) -> web.Response:
+        token: Token = request[TOKEN]
+        router = self.find_owned(ROUTER, token, request.match_info["id"], action)
+        given = self._routes_body(await read_json(request))
+        new = self._checked_routes(router, edit(router["routes"], given))
+        self._apply(ROUTER, router, {"routes": new}, ("routes",))
+        # The plugin updates the router itself: no API notification, as in Neutron.
+        return json_response({"router": self.view(ROUTER, router, token)})
+
+    async def add_extraroutes(self, request: web.Request) -> web.Response:
+        """Exact duplicates merge; the same destination by another next hop is one more."""
+        return await self._edit_routes(request, "add_extraroutes", lambda old, add: old + [
+            r for r in add if not any(same_route(r, o) for o in old)])
+
+    async def remove_extraroutes(self, request: web.Request) -> web.Response:
+        """A route that is not there is not an error: the end state is what counts."""
+        return await self._edit_routes(request, "remove_extraroutes", lambda old, gone: [
+            r for r in old if not any(same_route(r, g) for g in gone)])
 
     def _interface_info(self, body: Any, for_removal: bool) -> tuple[str | None, str | None]:
         """l3_db._validate_interface_info: a port or a subnet, well formed."""
@@ -2191,6 +2278,14 @@ class NeutronService(SimService):
                                f"Router interface for subnet {subnet_ids[0]} on router "
                                f"{router['id']} cannot be deleted, as it is required by one "
                                f"or more floating IPs.")
+        for used in subnet_ids:
+            cidr = ipaddress.ip_network(self.subnets[used]["cidr"]) \
+                if used in self.subnets else None
+            if cidr is not None and any(ipaddress.ip_address(r["nexthop"]) in cidr
+                                        for r in router["routes"]):
+                raise conflict("RouterInterfaceInUseByRoute",
+                               f"Router interface for subnet {used} on router {router['id']} "
+                               f"cannot be deleted, as it is required by one or more routes.")
         body = self._interface_body(router, port, subnet_ids)
         self._drop_port(port)
         self.touch(router)
@@ -2467,6 +2562,20 @@ class NeutronService(SimService):
     def _tag_missing(kind: Kind, record: dict, tag: str) -> SimError:
         return SimError(404, f"Tag {tag} could not be found for {kind.resource} "
                              f"{record['id']}.", kind="TagNotFound")
+
+
+# -- extra routes (neutron_lib.exceptions.extraroute, extraroute_db) ---------------------------
+
+def invalid_routes(routes: list[dict], reason: str) -> SimError:
+    """neutron_lib's InvalidRoutes (an InvalidInput with a message of its own)."""
+    return SimError(400, f"Invalid format for routes: {_text(routes)}, {reason}",
+                    kind="InvalidRoutes")
+
+
+def same_route(a: dict, b: dict) -> bool:
+    """The same destination (as written) through the same next hop (as an address)."""
+    return a["destination"] == b["destination"] and (
+        ipaddress.ip_address(a["nexthop"]) == ipaddress.ip_address(b["nexthop"]))
 
 
 # -- rules of security group rules (securitygroups_db._validate_security_group_rule) ----------

@@ -114,16 +114,19 @@ def test_a_chain_of_three_services_renders_and_unrenders_exactly(gbp, provider):
     assert not j1_net.overlaps(j3_net)
     assert not web_net.overlaps(j1_net) and not web_net.overlaps(j3_net)
 
-    # The hops lead to the original group: the router's route (where Neutron has extraroute)
-    # and j3's host route go to vpn's consumer side; vpn's provider side holds j2's gateway
-    # address; ids bridges j2 and j1 (same CIDR); j1's route goes to fw's consumer side; fw's
-    # provider side holds web's gateway address.
+    # The hops lead to the original group: the router's routes (the simulated Neutron has
+    # extraroute) and j3's host routes go to vpn's consumer side, to everything behind j3;
+    # vpn's provider side holds j2's gateway address; ids bridges j2 and j1 (same CIDR); j1's
+    # route goes to fw's consumer side; fw's provider side holds web's gateway address.
     in_j3, in_j2, in_j1, in_web = (targets_of(gbp, g) for g in (j3, j2, j1, web))
     vpn_out = next(t for t in in_j3.values() if t["proxy_gateway"])
     assert route(subnet(gbp, j3), str(web_net)) == vpn_out["address"]
     assert route(subnet(gbp, j3), str(j1_net)) == vpn_out["address"]
-    if gbp.neutron.find_extension("extraroute"):
-        assert (str(web_net), vpn_out["address"]) in snapshot(gbp, router_id)["routes"]
+    assert gbp.neutron.find_extension("extraroute") is not None
+    assert before["routes"] == []
+    assert snapshot(gbp, router_id)["routes"] == sorted(
+        [(str(web_net), vpn_out["address"]), (str(j1_net), vpn_out["address"])])
+    assert ipaddress.ip_address(vpn_out["address"]) in j3_net   # a hop the router reaches
     vpn_in = next(t for t in in_j2.values() if t["group_default_gateway"])
     assert vpn_in["address"] == subnet(gbp, j2).gateway_ip
     assert vpn["id"][:5] in vpn_in["name"] and vpn["id"][:5] in vpn_out["name"]
@@ -209,10 +212,17 @@ def test_deleting_a_group_in_the_middle_deletes_the_proxies_in_front_of_it(gbp):
     before = snapshot(gbp, l3p["routers"][0])
     first = gbp.create("policy_target_groups", "policy_target_group", name="p1",
                        proxied_group_id=original["id"])
-    gbp.create("policy_targets", "policy_target", policy_target_group_id=first["id"],
-               proxy_gateway=True)
+    hop = gbp.create("policy_targets", "policy_target", policy_target_group_id=first["id"],
+                     proxy_gateway=True)
+    hop_address = gbp.neutron.get_port(hop["port_id"]).fixed_ips[0]["ip_address"]
+    original_cidr = subnet(gbp, original).cidr
+    assert snapshot(gbp, l3p["routers"][0])["routes"] == [(original_cidr, hop_address)]
     second = gbp.create("policy_target_groups", "policy_target_group", name="p2",
                         proxied_group_id=first["id"], proxy_type="l2")
+    # p1 is no longer the outermost: the router's route through it is gone, its host route
+    # stays.
+    assert snapshot(gbp, l3p["routers"][0])["routes"] == []
+    assert route(subnet(gbp, first), original_cidr) == hop_address
     gbp.delete("policy_target_groups", first["id"])
     remaining = groups(gbp)
     assert first["id"] not in remaining and second["id"] not in remaining
