@@ -264,11 +264,12 @@ def new_subnet(item: dict, siblings: Sequence[Mapping[str, Any]]) -> dict:
                                 f"{item['network_id']} overlaps with another subnet")
     gateway = item.get("gateway_ip")
     if not _specified(gateway):
-        gateway = str(cidr.network_address + 1)
+        # Neutron's default: the first host address, or for IPv6 the subnet-router anycast
+        # address (the subnet's own address).
+        gateway = str(cidr.network_address + (1 if cidr.version == 4 else 0))
     elif gateway is not None:
         address = ipaddress.ip_address(gateway)
-        if address == cidr.network_address or (cidr.version == 4
-                                               and address == cidr.broadcast_address):
+        if cidr.version == 4 and address in (cidr.network_address, cidr.broadcast_address):
             raise invalid_input(f"Gateway is not valid on subnet {item['cidr']}")
     pools = item.get("allocation_pools")
     pools = default_pools(cidr, gateway) if not _specified(pools) or not pools \

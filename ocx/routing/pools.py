@@ -62,9 +62,12 @@ def host_bounds(cidr: str) -> Range:
 
 
 def default_gateway(cidr: str) -> str | None:
-    """Neutron's default gateway: the first host address."""
+    """Neutron's default gateway: the first host address (IPv6: the subnet-router anycast
+    address, the subnet's own)."""
     net = _network(cidr)
-    return str(net.network_address + 1) if net.num_addresses >= 2 else None
+    if net.num_addresses < 2:
+        return None
+    return str(net.network_address + (1 if net.version == 4 else 0))
 
 
 def _shown(version: int, address: int) -> str:

@@ -978,7 +978,8 @@ def default_gateway(cidr: str) -> str | None:
     net = ipaddress.ip_network(cidr)
     if net.num_addresses < 2:
         return None
-    return str(net.network_address + 1)
+    # IPv6: the subnet-router anycast address, as Neutron's ipam_backend_mixin gives it.
+    return str(net.network_address + (1 if net.version == 4 else 0))
 
 
 def default_pools(cidr: str, gateway: str | None) -> list[dict]:

@@ -88,7 +88,7 @@ def test_a_subnet_gets_its_gateway_and_pools():
     assert middle["allocation_pools"] == [{"start": "10.0.2.1", "end": "10.0.2.99"},
                                           {"start": "10.0.2.101", "end": "10.0.2.254"}]
     v6 = subnet("fd00::/64")
-    assert v6["gateway_ip"] == "fd00::1"
+    assert v6["gateway_ip"] == "fd00::"   # the subnet-router anycast address, as Neutron
     assert subnet("10.0.3.7/24")["cidr"] == "10.0.3.0/24"
 
 
