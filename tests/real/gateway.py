@@ -39,16 +39,18 @@ CALL_LINE = re.compile(r" ocx\.api\.app ([A-Z]+ \S+ \d{3}) [\d.]+ms$")
 
 class RealOcx:
     """``ocx serve`` for A's users (and Nova): ``.url``, ``.connect(user)``, ``.calls()``,
-    ``.stop()``. One registered at a time: each makes its service user anew and takes region
-    OCX."""
+    ``.stop()``. Each has a service user of its own (``user``, made anew); one registered at a
+    time in a region (OCX unless told)."""
 
     def __init__(self, clouds, state_dir: Path, port: int | None = None, *,
                  user: str = OCX_USER, pinned: bool = True, register: bool = True,
-                 notifications_url: str | None = None,
+                 region: str = OCX_REGION, notifications_url: str | None = None,
+                 providers: tuple[str, ...] = (),
                  sections: dict[str, dict[str, str]] | None = None) -> None:
         """``pinned``: B named in ``providers`` (else OCX finds it at A's Keystone alone);
-        ``register``: OCX's endpoints in A's catalog (region OCX); ``notifications_url``:
-        where B's services notify (OCX listens); ``sections``: more settings, by section."""
+        ``register``: OCX's endpoints in A's catalog, in ``region``; ``notifications_url``:
+        where B's services notify (OCX listens); ``providers``: more providers (their
+        ``[provider:NAME]`` in ``sections``); ``sections``: more settings, by section."""
         self.clouds = clouds
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -60,8 +62,9 @@ class RealOcx:
         self.config_path = state_dir / "ocx.conf"
         lines = ["[DEFAULT]", "bind_host = 127.0.0.1", f"bind_port = {self.port}",
                  f"state_dir = {state_dir}"]
-        if pinned:
-            lines.append(f"providers = {clouds.sp_id}")
+        named = ([clouds.sp_id] if pinned else []) + list(providers)
+        if named:
+            lines.append(f"providers = {', '.join(named)}")
         if notifications_url:
             lines.append("listen_notifications = true")
         lines += ["", "[keystone]", f"auth_url = {clouds.a.keystone_url}", f"username = {user}",
@@ -71,6 +74,7 @@ class RealOcx:
             lines += [f"[provider:{clouds.sp_id}]", f"notifications_url = {notifications_url}",
                       ""]
         self.sections = sections or {}
+        self.registered: list = []   # the catalog's changes (ocx.identity.catalog.Change)
         for section, values in self.sections.items():
             lines += [f"[{section}]", *(f"{k} = {v}" for k, v in values.items()), ""]
         self.config_path.write_text("\n".join(lines))
@@ -83,8 +87,9 @@ class RealOcx:
         try:
             self._wait_ready()
             if register:
-                _region(admin, clouds.a.keystone_url, OCX_REGION)
-                asyncio.run(register_ocx(admin, clouds.a.keystone_url, self.url, OCX_REGION))
+                _region(admin, clouds.a.keystone_url, region)
+                self.registered = asyncio.run(register_ocx(admin, clouds.a.keystone_url,
+                                                           self.url, region))
         except BaseException:
             self.stop()
             raise
