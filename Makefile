@@ -6,7 +6,10 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: demo test services venv unit integration clean sample-config bench bench-forward \
-	bench-listing bench-images bench-store bench-k2k
+	bench-listing bench-images bench-store bench-k2k docs
+# `make` alone regenerates the sample configuration (tests/unit/gateway/test_config.py fails
+# while the committed one is out of date).
+.DEFAULT_GOAL := sample-config
 sample-config: etc/ocx.conf.sample
 
 $(STAMP): pyproject.toml
@@ -43,6 +46,12 @@ bench-store: $(STAMP) services
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# The operator and user guides (doc/source), built as the suite builds them (-W: a warning
+# is an error), into doc/build/html.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W -q -b html doc/source doc/build/html
+	@echo "the guides: doc/build/html/index.html"
 
 # The commented sample configuration, generated from the option definitions.
 etc/ocx.conf.sample: ocx/config.py $(STAMP)

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import orjson
@@ -263,7 +266,25 @@ def cmd_serve(args) -> int:
             return 2
         return 0
     prepare_store(conf)  # the workers would otherwise race to create it
-    return Workers(args.config, workers).run(announce)
+    # /metrics sums every worker's values (prometheus_client's multiprocess mode): the
+    # operator's directory, else one of this run's own.
+    with _metrics_dir():
+        return Workers(args.config, workers, conf.shutdown_grace_seconds).run(announce)
+
+
+@contextlib.contextmanager
+def _metrics_dir():
+    from .metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="ocx-metrics-") as path:
+        os.environ[MULTIPROC_ENV] = path   # inherited by the spawned workers
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROC_ENV]
 
 
 def cmd_listen(args) -> int:
@@ -292,8 +313,8 @@ def cmd_catalog(args) -> int:
     from .identity.validate import service_auth
 
     conf = config.load(args.config)
-    changes = asyncio.run(register_ocx(ksa.session(conf.call_timeout, service_auth(conf)),
-                                       conf.keystone.auth_url, config.public_url(conf),
+    session = ksa.session(conf.call_timeout, service_auth(conf), tls=config.client_tls(conf))
+    changes = asyncio.run(register_ocx(session, conf.keystone.auth_url, config.public_url(conf),
                                        conf.keystone.region_name))
     for change in changes:
         print(f"{change.service_type}: {change.old_url or '(none)'} -> {change.new_url}")
@@ -328,6 +349,10 @@ def _operator_parsers(sub) -> None:
     p = db_sub.add_parser("current", parents=[with_config, with_format],
                           help="the revision the store is at, and the newest one")
     p.set_defaults(func=cmd_db_current)
+    p = db_sub.add_parser("status", parents=[with_config, with_format],
+                          help="as current, for scripts: exit status 0 when the store is at "
+                               "the newest revision, 3 when it needs `ocx db upgrade`")
+    p.set_defaults(func=cmd_db_status)
 
     m = sub.add_parser("mappings", help="resource and token mappings in the store")
     m_sub = m.add_subparsers(dest="mappings_command", required=True)
@@ -387,6 +412,23 @@ def _operator_parsers(sub) -> None:
     p.add_argument("--server", metavar="HOST:PORT",
                    help="only this one of its servers (default: every one, in order)")
     p.set_defaults(func=cmd_controller_sync)
+
+    k = sub.add_parser("keys", help="the store's encryption keys (ocx/admin/keys.py)")
+    k_sub = k.add_subparsers(dest="keys_command", required=True)
+    p = k_sub.add_parser("generate", help="print a new Fernet key, to put first in "
+                                          "[store] encryption_keys")
+    p.set_defaults(func=cmd_keys_generate)
+    p = k_sub.add_parser("rotate", parents=[with_config],
+                         help="re-encrypt every encrypted value with the newest key, while "
+                              "the gateways run; exit status 0: all done, 1: failed (run it "
+                              "again), 3: some values no configured key opens")
+    p.add_argument("--delete-unreadable", action="store_true",
+                   help="delete the rows of values no configured key opens (their token "
+                        "mappings are made again on the next call)")
+    p.set_defaults(func=cmd_keys_rotate)
+    p = k_sub.add_parser("status", parents=[with_config, with_format],
+                         help="how many values each configured key seals")
+    p.set_defaults(func=cmd_keys_status)
 
 
 def _positive(text: str) -> int:
@@ -468,16 +510,38 @@ def cmd_db_upgrade(args) -> int:
 
 
 def cmd_db_current(args) -> int:
+    return _db_revision(args, "db current")[0]
+
+
+def _db_revision(args, name: str) -> tuple[int, bool]:
+    """Print where the store is; (the exit status, whether it is behind the newest)."""
     from .admin.output import render_record
     from .admin.store import schema_revision, shown
 
+    behind = False
+
     async def work():
+        nonlocal behind
         _, url = _load(args)
         at, newest = await schema_revision(url)
+        behind = at != newest
         _print(render_record({"store": shown(url), "current": at, "head": newest,
                               "up_to_date": at == newest}, args.format))
 
-    return _operator("db current", work())
+    status = _operator(name, work())
+    return status, behind
+
+
+# ocx db status: the store is not at the newest revision (or has no schema yet).
+EXIT_UPGRADE_NEEDED = 3
+
+
+def cmd_db_status(args) -> int:
+    status, behind = _db_revision(args, "db status")
+    if status == 0 and behind:
+        print("ocx db status: the store needs `ocx db upgrade`", file=sys.stderr)
+        return EXIT_UPGRADE_NEEDED
+    return status
 
 
 def cmd_mappings_list(args) -> int:
@@ -553,6 +617,7 @@ def cmd_mappings_delete(args) -> int:
 
 
 def cmd_gluon_setup(args) -> int:
+    from . import config
     from .admin import gluon
     from .admin.store import AdminError
     from .identity import ksa
@@ -562,7 +627,8 @@ def cmd_gluon_setup(args) -> int:
         conf, _ = _load(args)
         if not conf.keystone.auth_url:
             raise AdminError("[keystone] auth_url is not set")
-        session = ksa.session(conf.call_timeout, service_auth(conf))
+        session = ksa.session(conf.call_timeout, service_auth(conf),
+                              tls=config.client_tls(conf))
         neutron = gluon.HomeNeutron(session, conf.keystone.home_interface,
                                     conf.keystone.region_name)
         for outcome in await asyncio.to_thread(gluon.setup, neutron, conf.gluon):
@@ -573,7 +639,7 @@ def cmd_gluon_setup(args) -> int:
 
 def cmd_providers(args) -> int:
     from .admin.health import probe
-    from .admin.output import render_list
+    from .admin.output import MACHINE, render_list
     from .admin.store import AdminError
     from .api.server import HOME
 
@@ -582,7 +648,7 @@ def cmd_providers(args) -> int:
         if not conf.keystone.auth_url:
             raise AdminError("[keystone] auth_url is not set")
         statuses = await probe(conf, HOME, args.timeout)
-        if args.format == "json":
+        if args.format in MACHINE:
             records = [s.record() for s in statuses]
         else:
             records = [s.shown() for s in statuses]
@@ -596,6 +662,7 @@ def cmd_providers(args) -> int:
 def cmd_controller_sync(args) -> int:
     from .admin import controller
     from .admin.output import render_list
+    from .admin.progress import bar
     from .admin.store import AdminError
 
     outcome = 0
@@ -609,7 +676,8 @@ def cmd_controller_sync(args) -> int:
             print(f"ocx controller sync: {exc}", file=sys.stderr)
             outcome = 2
             return
-        results = await controller.sync(chosen, url)
+        with bar(len(chosen.servers), f"syncing {args.name}", "server") as shown:
+            results = await controller.sync(chosen, url, done=lambda _: shown.update())
         _print(render_list([r.record() for r in results], controller.COLUMNS, args.format,
                            blanks={"networks": "", "subnets": "", "ports": "",
                                    "routers": ""}))
@@ -620,23 +688,77 @@ def cmd_controller_sync(args) -> int:
 
 def cmd_projects(args) -> int:
     from . import config
-    from .admin.output import render_list
+    from .admin.output import MACHINE, render_list
     from .admin.projects import COLUMNS, list_projects, project_rows
     from .api.server import HOME
 
     async def work():
         conf, url = _load(args)
         records = await list_projects(url, home=HOME, configured=config.project_providers(conf))
-        rows = records if args.format == "json" else project_rows(records)
+        rows = records if args.format in MACHINE else project_rows(records)
         _print(render_list(rows, COLUMNS, args.format, blanks={"last_seen": "never"}))
 
     return _operator("projects", work())
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"] and argv[1:] not in (["-h"], ["--help"]):
-        return cmd_bench(argv[1:])  # every argument is bench/run.py's
+# ocx keys rotate: values left that no configured key opens.
+EXIT_UNREADABLE = 3
+
+
+def cmd_keys_generate(args) -> int:
+    from .store import generate_key
+
+    print(generate_key())
+    return 0
+
+
+def cmd_keys_rotate(args) -> int:
+    from .admin import keys
+    from .admin import store as admin
+
+    unreadable = 0
+
+    async def work():
+        nonlocal unreadable
+        conf, url = _load(args)
+        configured = keys.configured_keys(conf)
+        async with admin.open_store(url) as store:
+            done = await keys.rotate(store, configured,
+                                     delete_unreadable=args.delete_unreadable)
+        print(f"re-encrypted {done.rotated} value(s) with the newest key; {done.current} "
+              f"already were" + (f"; {done.changed} rewritten meanwhile by a gateway, left "
+                                 f"as written" if done.changed else ""))
+        if done.unreadable:
+            gone = "deleted" if args.delete_unreadable else "left in place"
+            print(f"{done.unreadable} value(s) no configured key opens: {gone}",
+                  file=sys.stderr)
+            unreadable = 0 if args.delete_unreadable else done.unreadable
+
+    status = _operator("keys rotate", work())
+    return EXIT_UNREADABLE if status == 0 and unreadable else status
+
+
+def cmd_keys_status(args) -> int:
+    from .admin import keys
+    from .admin import store as admin
+    from .admin.output import render_list
+
+    async def work():
+        conf, url = _load(args)
+        configured = keys.configured_keys(conf)
+        async with admin.open_store(url) as store:
+            use = await keys.key_use(store, configured)
+        rows = [{"key": f"#{i + 1}" + (" (newest)" if i == 0 else ""), "values": n}
+                for i, n in enumerate(use.by_key)]
+        rows.append({"key": "none", "values": use.unreadable})
+        _print(render_list(rows, ("key", "values"), args.format))
+
+    return _operator("keys status", work())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .cli_help import add_examples
+
     parser = argparse.ArgumentParser(prog="ocx", description="OCX: one OpenStack endpoint in "
                                                              "front of many clouds")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -644,10 +766,25 @@ def main(argv: list[str] | None = None) -> int:
     _sim_parser(sub)
     _gateway_parsers(sub)
     _operator_parsers(sub)
-    args = parser.parse_args(argv)
+    add_examples(parser)   # every command's --help ends with examples (ocx/cli_help.py)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"] and argv[1:] not in (["-h"], ["--help"]):
+        return cmd_bench(argv[1:])  # every argument is bench/run.py's
+    args = build_parser().parse_args(argv)
     level = getattr(args, "log_level", logging.INFO)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else level,
-                        format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s")
+    from .logs import setup as setup_logs  # oslo.log's lines, each call's request ids on them
+
+    level = logging.DEBUG if args.verbose else level
+    root = logging.getLogger()
+    if any(not getattr(h, "ocx_logs", False) for h in root.handlers):
+        # Whoever called main() logs already (a test's capture): as basicConfig, add nothing.
+        root.setLevel(level)
+    else:
+        setup_logs(level)
     from oslo_config import cfg
     try:
         return args.func(args)

@@ -12,6 +12,7 @@ have a ``[project:ID_OR_NAME]`` section (see ``project_opts``).
 """
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
 from oslo_config import cfg
@@ -108,6 +109,41 @@ default_opts = [
                      "mappings into, and those it accepts injected mappings from."),
     cfg.StrOpt("state_dir", default=".ocx",
                help="Folder for the SQLite store and the generated encryption key."),
+    # What OCX takes in (issue 12), as the services' own front ends limit it: eventlet's
+    # request line (8192), oslo.service's max_header_line (16384), oslo.middleware's
+    # max_request_body_size (there 112 KiB; OCX also carries bulk creates).
+    cfg.IntOpt("max_request_line", default=8192, min=1024,
+               help="Longest request target (path and query) OCX reads, in bytes; a longer "
+                    "one is answered 414."),
+    cfg.IntOpt("max_header_line", default=16384, min=1024,
+               help="Longest header (name and value) OCX reads, in bytes; a longer one is "
+                    "answered 431. Keystone tokens are a few hundred bytes."),
+    cfg.IntOpt("max_headers", default=128, min=16,
+               help="Most headers one request may have; more are answered 431."),
+    cfg.IntOpt("max_request_body_size", default=16 << 20, min=1024,
+               help="Largest JSON body OCX reads, in bytes (a larger one is answered 413). "
+                    "Other bodies (image data) stream through and are not limited here."),
+    cfg.FloatOpt("readiness_timeout", default=2.0, min=0.1,
+                 help="Seconds each check of GET /readyz (the store, the home Keystone) may "
+                      "take before it counts as failed."),
+    cfg.FloatOpt("shutdown_grace_seconds", default=30.0, min=0,
+                 help="On SIGTERM, OCX stops accepting connections and lets the calls in "
+                      "flight (image transfers included) finish for up to this many seconds "
+                      "before it stops them and exits."),
+    cfg.BoolOpt("use_json", default=False,
+                help="Log one JSON object per line (oslo.log's option of that name) instead "
+                     "of oslo.log's text lines; both carry each call's request ids."),
+]
+
+# Issue 13: what operators watch.
+metrics_opts = [
+    cfg.BoolOpt("enabled", default=True,
+                help="Serve the Prometheus metrics at GET /metrics."),
+    cfg.BoolOpt("require_admin", default=False,
+                help="GET /metrics needs a token with the admin role. Off by default, as "
+                     "Prometheus exporters of OpenStack services are scraped without a "
+                     "token: no metric carries a token, a user, a project or a resource id; "
+                     "keep /metrics off the public network, or turn this on."),
 ]
 
 keystone_opts = [
@@ -151,6 +187,10 @@ store_opts = [
     cfg.IntOpt("cache_size", default=100_000, min=0,
                help="Mappings kept in memory so that look-ups on the hot path skip the "
                     "database."),
+    cfg.FloatOpt("timeout", default=10.0, min=0.1,
+                 help="Seconds a PostgreSQL store has to accept a connection and to answer "
+                      "each statement; past it the call is answered 503 rather than left "
+                      "waiting on a server that does not answer."),
 ]
 
 spanning_opts = [
@@ -306,13 +346,52 @@ peer_opts = [
 ]
 
 
+# TLS (issue 12). The socket OCX listens on: oslo.service's [ssl] options, as the OpenStack API
+# services read them.
+ssl_opts = [
+    cfg.StrOpt("cert_file",
+               help="Certificate (PEM, its chain after it) OCX serves HTTPS with. Unset: OCX "
+                    "serves plain HTTP (behind a TLS-terminating proxy, say)."),
+    cfg.StrOpt("key_file", help="The certificate's private key (PEM). Default: in cert_file."),
+    cfg.StrOpt("ca_file",
+               help="CA certificates (PEM) of the client certificates OCX then requires: a "
+                    "client without one signed by them is refused in the TLS handshake. "
+                    "Unset: no client certificate is asked for."),
+]
+
+
+def _client_tls_opts(inherited: bool) -> list[cfg.Opt]:
+    """The calls OCX makes, with keystoneauth's session options (keystonemiddleware's in
+    [keystone_authtoken]): in [keystone] for the home cloud, in [provider:NAME] for one
+    provider, each unset one there taken from [keystone]."""
+    default = " Default: [keystone]'s." if inherited else ""
+    return [
+        cfg.StrOpt("cafile",
+                   help="PEM CA bundle that verifies the HTTPS certificates of "
+                        + ("this provider's Keystone and services" if inherited else
+                           "the home Keystone and services (and every provider's unless "
+                           "its [provider:NAME] names one)")
+                        + ", instead of the system's." + default),
+        cfg.StrOpt("certfile", help="PEM client certificate presented to them." + default),
+        cfg.StrOpt("keyfile", help="PEM private key of certfile (default: in certfile)."),
+        cfg.BoolOpt("insecure", default=None if inherited else False,
+                    help="Do not verify their HTTPS certificates (tests only)." + default),
+    ]
+
+
+keystone_tls_opts = _client_tls_opts(inherited=False)
+provider_tls_opts = _client_tls_opts(inherited=True)
+
+
 def list_opts():
     """For oslo-config-generator (``ocx.config`` namespace)."""
-    return [(None, default_opts), ("keystone", keystone_opts), ("store", store_opts),
+    return [(None, default_opts), ("ssl", ssl_opts),
+            ("keystone", keystone_opts + keystone_tls_opts), ("store", store_opts),
             ("spanning", spanning_opts), ("gluon", gluon_opts),
             ("notifications", notifications_opts), ("policy", policy_opts),
-            ("provider:name", provider_opts + controller_opts), ("peer:name", peer_opts),
-            ("project:name", project_opts)]
+            ("metrics", metrics_opts),
+            ("provider:name", provider_opts + controller_opts + provider_tls_opts),
+            ("peer:name", peer_opts), ("project:name", project_opts)]
 
 
 @dataclass(frozen=True)
@@ -339,16 +418,20 @@ def load(path: str | None = None, args: list[str] | None = None) -> cfg.ConfigOp
     conf = cfg.ConfigOpts()
     conf.register_opts(default_opts)
     conf.register_opts(keystone_opts, group="keystone")
+    conf.register_opts(keystone_tls_opts, group="keystone")
+    conf.register_opts(ssl_opts, group="ssl")
     conf.register_opts(store_opts, group="store")
     conf.register_opts(spanning_opts, group="spanning")
     conf.register_opts(gluon_opts, group="gluon")
     conf.register_opts(notifications_opts, group="notifications")
     conf.register_opts(policy_opts, group="policy")
+    conf.register_opts(metrics_opts, group="metrics")
     conf(args=args or [], project="ocx", default_config_files=[path] if path else [],
          default_config_dirs=[])
     for name in conf.providers:
         conf.register_opts(provider_opts, group=f"provider:{name}")
         conf.register_opts(controller_opts, group=f"provider:{name}")
+        conf.register_opts(provider_tls_opts, group=f"provider:{name}")
     for name in conf.peers:
         conf.register_opts(peer_opts, group=f"peer:{name}")
     for section in conf.list_all_sections():
@@ -386,7 +469,8 @@ def default_providers(conf: cfg.ConfigOpts, known: list[str]) -> dict[str, str]:
 
 
 def public_url(conf: cfg.ConfigOpts) -> str:
-    return (conf.public_url or f"http://{conf.bind_host}:{conf.bind_port}").rstrip("/")
+    scheme = "https" if conf.ssl.cert_file else "http"
+    return (conf.public_url or f"{scheme}://{conf.bind_host}:{conf.bind_port}").rstrip("/")
 
 
 def providers(conf: cfg.ConfigOpts) -> list[ProviderConfig]:
@@ -462,3 +546,76 @@ def gluon(conf: cfg.ConfigOpts):
                          network_id=group.network_id, network_name=group.network_name,
                          subnet_id=group.subnet_id, subnet_name=group.subnet_name,
                          timeout=conf.call_timeout)
+
+
+@dataclass(frozen=True)
+class ClientTLS:
+    """How OCX's calls to one place check its certificate and prove who OCX is."""
+
+    cafile: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    insecure: bool = False
+
+    @property
+    def verify(self) -> bool | str:
+        """keystoneauth's (and requests') ``verify``."""
+        return False if self.insecure else (self.cafile or True)
+
+    @property
+    def cert(self) -> str | tuple[str, str] | None:
+        """keystoneauth's (and requests') ``cert``."""
+        if not self.certfile:
+            return None
+        return (self.certfile, self.keyfile) if self.keyfile else self.certfile
+
+    def ssl_context(self, where: str = "[keystone]") -> ssl.SSLContext:
+        """The same for aiohttp: the CA bundle in place of the system's (as ``verify =
+        cafile``), the client certificate. A file that cannot be used is a ``ValueError``
+        naming the option (``where``: its section)."""
+        context = _tls_loaded(f"{where} cafile",
+                              lambda: ssl.create_default_context(cafile=self.cafile))
+        if self.certfile:
+            _tls_loaded(f"{where} certfile/keyfile",
+                        lambda: context.load_cert_chain(self.certfile, self.keyfile))
+        if self.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+def _tls_loaded(where: str, make):
+    try:
+        return make()
+    except (OSError, ssl.SSLError) as exc:
+        # The reason as OpenSSL or the OS gives it (never a key's content).
+        raise ValueError(f"{where} cannot be used: {exc.strerror or exc}") from None
+
+
+def client_tls(conf: cfg.ConfigOpts, provider: str | None = None) -> ClientTLS:
+    """``[keystone]``'s TLS options (``provider`` None: the home cloud's), or a provider's,
+    each unset one taken from ``[keystone]`` (the client certificate and its key together)."""
+    home = conf.keystone
+    tls = ClientTLS(home.cafile, home.certfile, home.keyfile, bool(home.insecure))
+    where = "[keystone]"
+    if provider is not None and f"provider:{provider}" in conf:
+        group, where = conf[f"provider:{provider}"], f"[provider:{provider}]"
+        tls = ClientTLS(group.cafile or tls.cafile,
+                        group.certfile or tls.certfile,
+                        group.keyfile if group.certfile else tls.keyfile,
+                        tls.insecure if group.insecure is None else group.insecure)
+        if group.keyfile and not group.certfile:
+            raise ValueError(f"{where}: keyfile needs certfile")
+    if tls.keyfile and not tls.certfile:
+        raise ValueError(f"{where}: keyfile needs certfile")
+    return tls
+
+
+def server_tls(conf: cfg.ConfigOpts) -> tuple[str, str | None, str | None] | None:
+    """``[ssl]``: (cert_file, key_file, ca_file), or None when OCX serves plain HTTP."""
+    group = conf.ssl
+    if not group.cert_file:
+        if group.key_file or group.ca_file:
+            raise ValueError("[ssl]: key_file and ca_file need cert_file")
+        return None
+    return group.cert_file, group.key_file, group.ca_file

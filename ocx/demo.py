@@ -17,7 +17,7 @@ The clouds (``home``, the K2K identity provider, and the service providers ``sp1
   stops, starts and restarts each.
 
 A ``clouds.yaml`` is written with the cloud ``ocx`` (the demo user of the home cloud, through
-OCX) and ``home``, ``sp1``, ``sp2`` going direct, so that what is created directly is what OCX
+OCX), ``ocx-admin`` (home's admin through OCX: the status page at ``/ocx/``) and ``home``, ``sp1``, ``sp2`` going direct, so that what is created directly is what OCX
 must find.
 """
 from __future__ import annotations
@@ -202,6 +202,13 @@ def clouds_yaml(described: dict, ocx_url: str) -> dict:
             # The home catalog's public endpoints are OCX's: going direct means internal.
             "interface": "internal" if name == "home" else "public"}
     clouds["ocx"] = dict(clouds["home"], interface="public")
+    # Home's admin through OCX: the operator's view (the status page at /ocx/, ocx providers'
+    # gateway column, GET /ocx/v1/...), which needs the admin role.
+    admin = described["clouds"]["home"]["users"].get("admin")
+    if admin is not None:
+        clouds["ocx-admin"] = dict(clouds["ocx"], auth=dict(
+            clouds["ocx"]["auth"], username="admin", password=admin["password"],
+            project_name=admin["project"]))
     return {"clouds": clouds}
 
 

@@ -15,6 +15,7 @@ opened.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,8 +136,10 @@ class _Counted:
         return snap
 
 
-async def sync(chosen: Target, url: str) -> list[SyncResult]:
-    """Give each chosen server the store's whole state, one after the other."""
+async def sync(chosen: Target, url: str,
+               done: Callable[[SyncResult], None] | None = None) -> list[SyncResult]:
+    """Give each chosen server the store's whole state, one after the other; ``done`` is
+    told of each server's outcome as it comes (``ocx controller sync``'s progress bar)."""
     settings = chosen.settings
     results = []
     async with open_store(url) as store, \
@@ -148,8 +151,10 @@ async def sync(chosen: Target, url: str) -> list[SyncResult]:
                 await client.sync(server)
             except (ProviderFailure, TimeoutError, aiohttp.ClientError) as exc:
                 results.append(SyncResult(str(server), False, failure_detail(exc, settings)))
-                continue
-            results.append(SyncResult(str(server), True, "given the whole state "
-                                                         "(PUT /topology)",
-                                      **(counted.counts or {})))
+            else:
+                results.append(SyncResult(str(server), True, "given the whole state "
+                                                             "(PUT /topology)",
+                                          **(counted.counts or {})))
+            if done is not None:
+                done(results[-1])
     return results

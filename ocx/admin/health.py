@@ -275,7 +275,9 @@ async def probe(conf: cfg.ConfigOpts, home: str, timeout: float) -> list[Provide
     def left() -> float:
         return max(0.0, deadline - loop.time())
 
-    async with aiohttp.ClientSession(skip_auto_headers=("User-Agent",)) as http:
+    connector = aiohttp.TCPConnector(ssl=config.client_tls(conf).ssl_context())
+    async with aiohttp.ClientSession(connector=connector,
+                                     skip_auto_headers=("User-Agent",)) as http:
         keystone, login = await asyncio.gather(
             _get(http, auth_url, left()), asyncio.to_thread(_login, conf, left()))
         token, catalog, login_failure = login
@@ -359,7 +361,8 @@ def _login(conf: cfg.ConfigOpts, timeout: float
     if timeout <= 0:
         return None, None, "could not log in in time"
     try:
-        access = service_auth(conf).get_access(ksa.session(timeout))
+        access = service_auth(conf).get_access(ksa.session(timeout,
+                                                           tls=config.client_tls(conf)))
     except ks_exc.Unauthorized:
         return None, None, "cannot log in (HTTP 401); check [keystone] username and password"
     except Exception as exc:  # noqa: BLE001 - whatever keystoneauth1 raised: described, not echoed

@@ -17,10 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from .. import logs, metrics
 from ..backends.base import (Credentials, ProviderFailure, ProviderResponse,
                              ProviderUnreachable)
-from ..call import ApiRequest
+from ..call import SERVICES, ApiRequest
 from ..extensions.base import Call, ExtensionError, Extensions, Located
 from ..identity.errors import (IdentityUnavailable, K2KFailed, NoRemoteProject, NotInjected,
                                Unauthenticated)
@@ -28,7 +30,9 @@ from ..routing import plan as planning
 from ..routing.documents import Combine, Versions
 from ..routing.execute import Executor, Outcome, SearchFailed
 from ..store import ResourceMapping
+from ..store.outage import unreachable as store_unreachable
 from .errors import OcxError, error_response
+from .limits import read_body
 from .request import ParseError, parse
 from .fanout import Fanout, ListingSettings
 from .usage import narrowed
@@ -66,6 +70,7 @@ class Stages:
     reachable: Sequence[str] = ()  # providers reached only with a peer's injected mappings
     voucher: object = None     # identity.vouch.ServiceVoucher: token_at(service_token, provider)
     usage: object = None       # identity.usage.ProjectUsage: the providers each project uses
+    max_body: int = MAX_READ_BODY  # bytes of a JSON body read ([DEFAULT] max_request_body_size)
 
 
 def _wants_body(request: web.Request) -> bool:
@@ -74,16 +79,21 @@ def _wants_body(request: web.Request) -> bool:
                                       or (request.content_length or 0) == 0)
 
 
-async def read_request(request: web.Request) -> tuple[ApiRequest, object]:
+async def read_request(request: web.Request,
+                       max_body: int = MAX_READ_BODY) -> tuple[ApiRequest, object]:
     """Parse the inbound request; JSON bodies are read, others stay a stream to forward."""
     body: bytes | None = None
     stream = None
     if request.can_read_body:
         if _wants_body(request):
-            if (request.content_length or 0) > MAX_READ_BODY:
+            if (request.content_length or 0) > max_body:
                 raise OcxError(413, "The request body is too large.")
-            body = await request.content.read(MAX_READ_BODY + 1)
-            if len(body) > MAX_READ_BODY:
+            try:
+                body = await read_body(request.content, max_body)
+            except HttpProcessingError:
+                # aiohttp's parser refused the body's framing (a bad chunk, a wrong length).
+                raise OcxError(400, "The request body's framing is not valid.") from None
+            if len(body) > max_body:
                 raise OcxError(413, "The request body is too large.")
         else:
             stream = request.content.iter_chunked(CHUNK)
@@ -99,21 +109,28 @@ class Gateway:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
-        service = request.match_info.get("service")
+        # The service as the path was sent (aiohttp's match is decoded: /%63ompute is none);
+        # a path of no service OCX serves has its 404 in Keystone's JSON form.
+        segments = request.raw_path.split("?", 1)[0].split("/", 2)
+        service = segments[1] if len(segments) > 1 and segments[1] in SERVICES else None
         accept = request.headers.get("Accept", "")
         outcome = "error"
+        provider = "none"   # who answered: a provider, "multiple" (merged), none (OCX itself)
         try:
             if self.s.via in request.headers.getall("X-OCX-Via", ()):
                 raise OcxError(508, "The call came back to this OCX: a forwarding loop between "
                                     "gateways was stopped.")
-            api, body = await read_request(request)                              # parse
+            api, body = await read_request(request, self.s.max_body)              # parse
             token = request.headers.get("X-Auth-Token")
+            identifying = time.monotonic()
             caller = await self._identify(token, api)                             # identify
+            metrics.stage("identify", time.monotonic() - identifying)
             if caller is None:
                 # Version documents answer without a (valid) token in the real services.
                 shaped, answer = await self._version_document(api)
-                outcome = str(shaped.status)
+                outcome, provider = str(shaped.status), self.s.providers[0]
                 return await self._write(request, shaped, answer)
+            logs.identified(caller.user_id, caller.project_id)
             call = Call(api, caller, locate=functools.partial(self._locate, caller))
             matched = self.s.extensions.match(api)
             for ext, params in matched:                                           # extend
@@ -122,15 +139,19 @@ class Gateway:
                     break
             answer = None
             if call.response is None:
+                planning_at = time.monotonic()
                 call.plan = await self._plan(call)                                # plan
+                metrics.stage("plan", time.monotonic() - planning_at)
                 for ext, params in matched:
                     await ext.on_plan(call, params)
                 if call.plan.kind is planning.Kind.AGGREGATE:
                     call.response = await self._aggregate(call)       # credit, execute, shape
+                    provider = "multiple"
                 else:
                     if call.request.body is not None:
                         body = call.request.body  # as the extensions left it
                     answer = await self._execute(call, body)                      # credit, execute
+                    provider = answer.provider
                     call.response = shape(call.request, answer, self._base(api.service),  # shape
                                           caller.project_id, call.plan.learn)
                 await self._learn(call)
@@ -143,8 +164,12 @@ class Gateway:
             outcome = str(err.status)
             return error_response(service, err, accept)
         finally:
-            log.info("%s %s %s %.1fms", request.method, request.path, outcome,
-                     (time.monotonic() - started) * 1000)
+            elapsed = time.monotonic() - started
+            metrics.request(service or "none", request.method, provider, outcome, elapsed)
+            # One line per call, as an OpenStack API's WSGI line (the ids come with every
+            # line: ocx.logs); the path without its query (a marker, a name filter).
+            log.info('"%s %s" status: %s provider: %s time: %.4f', request.method,
+                     request.path, outcome, provider, elapsed)
 
     async def _identify(self, token: str | None, api: ApiRequest):
         """The caller; None for a version document asked without a token or with a bad one."""
@@ -261,7 +286,12 @@ class Gateway:
             if not (plan.mapped and answer.status == 404):
                 return answer
             # The mapping went stale: forget it and search, unless the body cannot be re-sent.
-            await self.s.store.delete_resource_mapping(api.collection, api.resource_id)
+            # Only a 404 to the project the mapping was learned for says so: another
+            # project's caller is refused a resource that is there, and must not take away
+            # the mapping its owner's calls use (issue 12, isolation).
+            stale = await self.s.store.get_resource_mapping(api.collection, api.resource_id)
+            if stale is None or stale.remote_project in (None, credentials.project_id):
+                await self.s.store.delete_resource_mapping(api.collection, api.resource_id)
             if body is not None and not isinstance(body, bytes):
                 return answer
             answer.release()
@@ -372,6 +402,9 @@ class Gateway:
                                  f"{exc.reason}.")
         if isinstance(exc, NoRemoteProject):
             return OcxError(403, str(exc))
+        if store_unreachable(exc):   # down, restarting, or silent past [store] timeout
+            log.warning("the mapping store cannot be reached: %s", type(exc).__name__)
+            return OcxError(503, "The mapping store cannot be reached now; try again shortly.")
         log.exception("unexpected failure")
         return OcxError(500, "OCX failed to handle the request; the failure is logged.")
 
@@ -390,12 +423,45 @@ def _holds_nothing(failure: Exception) -> bool:
     return isinstance(failure, NoRemoteProject) and failure.candidates == 0
 
 
+@web.middleware
+async def request_ids(request: web.Request, handler):
+    """Every call its own request id (and the caller's global one), for its log lines, the
+    providers and the answer (``ocx.logs``; oslo.middleware's ``RequestId``)."""
+    logs.begin(request.headers.get(logs.HEADER))
+    return await handler(request)
+
+
+async def _answer_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """The answer names OCX's id of the call, not the provider's (Nova's own header too)."""
+    ids = logs.current()
+    if ids is not None:
+        response.headers[logs.HEADER] = ids.request_id
+        if "X-Compute-Request-ID" in response.headers:
+            response.headers["X-Compute-Request-ID"] = ids.request_id
+
+
+async def _not_allowed(methods: list[str], request: web.Request) -> web.Response:
+    return error_response(None, OcxError(405, "The method is not allowed for the requested "
+                                              "URL.", headers={"Allow": ", ".join(methods)}))
+
+
 def make_app(stages: Stages, *, client_max_size: int = MAX_READ_BODY,
              routes: Sequence[web.AbstractRouteDef] = ()) -> web.Application:
     """The gateway; ``routes`` (OCX's own API under ``/ocx``) are matched before the services."""
     gateway = Gateway(stages)
-    app = web.Application(client_max_size=client_max_size)
+    app = web.Application(client_max_size=client_max_size, middlewares=[request_ids])
+    app.on_response_prepare.append(_answer_request_id)
     app.router.add_routes(routes)
+    # Another method on one of OCX's own paths is 405 naming those it takes (not the 404 of
+    # a service that does not exist); every other path is the services'.
+    allowed: dict[str, set[str]] = {}
+    for route in routes:
+        if isinstance(route, web.RouteDef) and route.method != "*":
+            allowed.setdefault(route.path, set()).update(
+                (route.method, "HEAD") if route.method == "GET" else (route.method,))
+    for path, methods in allowed.items():
+        app.router.add_route("*", path, functools.partial(_not_allowed, sorted(methods)))
+    app.router.add_route("*", "/", gateway.handle)
     app.router.add_route("*", "/{service}", gateway.handle)
     app.router.add_route("*", "/{service}/{tail:.*}", gateway.handle)
     return app

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
+import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ import aiohttp
 import orjson
 from multidict import CIMultiDict
 
+from .. import metrics
 from ..backends.base import Credentials, ProviderFailure, ProviderResponse, ServiceNotOffered
 from ..call import ApiRequest
 from ..extensions.base import Call
@@ -43,6 +46,13 @@ class ListingSettings:
     timeout: float          # seconds the providers get
     partial: bool           # answer without the missing providers (else 503)
     marker_key: bytes = field(repr=False)  # signs the markers of OCX's ``next`` links
+
+
+def project_marker_key(key: bytes, project_id: str) -> bytes:
+    """The key of one project's markers: a marker holds where the project's listing stood
+    at each cloud (its resources' ids), so another project's caller is refused it as the
+    service refuses a marker it cannot see (issue 12, isolation)."""
+    return hmac.new(key, b"project\0" + project_id.encode(), hashlib.sha256).digest()
 
 
 class _Recent(Generic[V]):
@@ -148,8 +158,9 @@ class Fanout:
                       missing: Mapping[str, str]) -> Shaped:
         """One merged page of every provider's listing."""
         listing, api, settings = call.plan.merge, call.request, self.settings
+        key = project_marker_key(settings.marker_key, call.caller.project_id)
         try:
-            query = parse_query(listing, api, settings.marker_key)
+            query = parse_query(listing, api, key)
         except ListingError as exc:
             raise OcxError(exc.status, exc.message, kind=exc.kind) from None
         hint = None
@@ -178,6 +189,7 @@ class Fanout:
         for source in sources:
             merged.seen.pop(source, None)  # no provider to map their ids to
         merged.missing.update(missing)
+        metrics.missing(merged.missing)
         refused = next((merged.refused[p] for p in call.plan.targets
                         if p in merged.refused), None)
         for answer in merged.refused.values():
@@ -194,7 +206,7 @@ class Fanout:
         if merged.last_id is not None and merged.position is not None:
             self.cursors.put(RecentCursors.key(call, listing, merged.last_id), merged.position)
         return shape_listing(listing, api, query, merged, self.base(api.service),
-                             call.caller.project_id, settings.marker_key)
+                             call.caller.project_id, key)
 
     async def document(self, call: Call, credited: Mapping[str, Credentials],
                        missing: Mapping[str, str]) -> Shaped:
@@ -234,6 +246,7 @@ class Fanout:
                                 caller.project_id)
             documents.append((provider, rewriter.walk(document)))
             first = first or answer
+        metrics.missing(missing)
         if first is None:
             if refused is not None:
                 return shape(api, await whole(refused), self.base(api.service),

@@ -6,12 +6,16 @@ A peer proves who it is with a signature made with the secret both sides share
 (``X-OCX-Peer``, ``X-OCX-Peer-Time``, ``X-OCX-Peer-Signature``), or with a token of the home
 Keystone whose user has the role the peer's section accepts (``X-OCX-Peer`` and
 ``X-Auth-Token``). Anything else is refused with 401 or 403, and a refused injection stores
-nothing; an accepted one is stored whole, in one transaction.
+nothing; an accepted one is stored whole, in one transaction. A signed injection is taken once:
+the same one again, while its signature is still good, is answered as taken and stores
+nothing, so that whoever saw it pass cannot replay it to bring back mappings since dropped
+or replaced (kept per process: with several workers, one that did not take it stores it).
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 
 import orjson
@@ -19,14 +23,35 @@ from aiohttp import web
 
 from ..config import PeerConfig
 from ..identity.errors import IdentityUnavailable, Unauthenticated
-from ..learn.injection import (PATH, PEER_HEADER, SIGNATURE_HEADER, TIME_HEADER,
-                               InjectionRefused, check_signature, decode)
+from ..learn.injection import (PATH, PEER_HEADER, SIGNATURE_HEADER, SIGNATURE_WINDOW,
+                               TIME_HEADER, InjectionRefused, check_signature, decode)
 from .errors import OcxError, error_response
+from .limits import read_body
 
 __all__ = ["PATH", "PeerInjections"]
 MAX_BODY = 4 << 20
 
 log = logging.getLogger(__name__)
+
+
+class TakenOnce:
+    """The signatures of the injections taken, each kept until its time is too far from the
+    clock for it to pass anyway; at most ``size`` (the oldest forgotten first)."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._until: OrderedDict[tuple[str, str], dt.datetime] = OrderedDict()
+
+    def seen(self, key: tuple[str, str], now: dt.datetime) -> bool:
+        while self._until and next(iter(self._until.values())) < now:
+            self._until.popitem(last=False)
+        return key in self._until
+
+    def take(self, key: tuple[str, str], until: dt.datetime) -> None:
+        self._until[key] = until
+        self._until.move_to_end(key)
+        while len(self._until) > self.size:
+            self._until.popitem(last=False)
 
 
 class PeerInjections:
@@ -38,18 +63,29 @@ class PeerInjections:
         self.store = store
         self.types = frozenset(types)
         self.clock = clock
+        self.taken = TakenOnce()
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
             if (request.content_length or 0) > MAX_BODY:
                 raise OcxError(413, "The injection is too large.")
-            body = await request.content.read(MAX_BODY + 1)
+            body = await read_body(request.content, MAX_BODY)
             if len(body) > MAX_BODY:
                 raise OcxError(413, "The injection is too large.")
             peer = await self._authenticate(request, body)
+            now = self.clock()
+            signed = _signed(peer, request)
+            if signed is not None and self.taken.seen(signed, now):
+                log.warning("peer %s sent an injection it had sent before: nothing stored",
+                            peer.name)
+                return _injected(0, 0)
             injection = decode(body, providers=peer.accept_providers, types=self.types,
-                               now=self.clock())
+                               now=now)
             await self.store.put_mappings(injection.tokens, injection.resources)
+            if signed is not None:
+                # Kept until its time is too old for it to pass anyway.
+                self.taken.take(signed, dt.datetime.fromtimestamp(
+                    int(request.headers[TIME_HEADER]), dt.UTC) + SIGNATURE_WINDOW)
         except InjectionRefused as exc:
             log.warning("injection refused (%s): %s", exc.status, exc.message)
             return error_response(None, OcxError(exc.status, exc.message))
@@ -62,9 +98,7 @@ class PeerInjections:
                  peer.name, len(injection.tokens), len(injection.resources),
                  ", ".join(sorted({m.provider for m in (*injection.tokens,
                                                          *injection.resources)})))
-        return web.Response(status=200, content_type="application/json", body=orjson.dumps(
-            {"injected": {"token_mappings": len(injection.tokens),
-                          "resource_mappings": len(injection.resources)}}))
+        return _injected(len(injection.tokens), len(injection.resources))
 
     async def _authenticate(self, request: web.Request, body: bytes) -> PeerConfig:
         name = request.headers.get(PEER_HEADER, "").strip()
@@ -94,3 +128,15 @@ class PeerInjections:
             raise InjectionRefused(403, f"The token's user lacks the role {peer.accept_role!r} "
                                         f"that peer {name!r} needs.")
         return peer
+
+
+def _signed(peer: PeerConfig, request: web.Request) -> tuple[str, str] | None:
+    """What identifies a signed injection (its signature as it was checked); None when the
+    peer authenticated with a token."""
+    given = request.headers.get(SIGNATURE_HEADER)
+    return None if given is None else (peer.name, given.strip().lower())
+
+
+def _injected(tokens: int, resources: int) -> web.Response:
+    return web.Response(status=200, content_type="application/json", body=orjson.dumps(
+        {"injected": {"token_mappings": tokens, "resource_mappings": resources}}))

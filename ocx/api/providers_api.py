@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import aiohttp
 import orjson
@@ -41,9 +42,11 @@ log = logging.getLogger(__name__)
 class LiveProviders:
     def __init__(self, conf: cfg.ConfigOpts, known: Mapping[str, Provider], *, home: str,
                  via: str, reachable: Mapping[str, Provider], validator,
-                 http: aiohttp.ClientSession, local: Mapping[str, Provider] = {}) -> None:
+                 http: aiohttp.ClientSession, local: Mapping[str, Provider] = {},
+                 ssl_for: Callable[[str], ssl.SSLContext | bool] = lambda _: True) -> None:
         """``known``: the home cloud's and the configured providers' objects, by name;
-        ``local``: the controller providers (they keep their servers' health themselves)."""
+        ``local``: the controller providers (they keep their servers' health themselves);
+        ``ssl_for``: each provider's TLS context for its probes (``api.tls``)."""
         region = conf.keystone.region_name
 
         def make(entry: ProviderEntry) -> Provider:
@@ -65,6 +68,7 @@ class LiveProviders:
             if conf.discover_providers else None
         self.probe_interval = conf.health_probe_interval
         self.probe_timeout = conf.connect_timeout
+        self.ssl_for = ssl_for
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -73,7 +77,8 @@ class LiveProviders:
             await self.discovery.refresh()
             self._tasks.append(asyncio.create_task(self.discovery.run_forever()))
         self._tasks.append(asyncio.create_task(probe_forever(
-            self.health, self.http, interval=self.probe_interval, timeout=self.probe_timeout)))
+            self.health, self.http, interval=self.probe_interval, timeout=self.probe_timeout,
+            ssl_for=self.ssl_for)))
         self._tasks.append(asyncio.create_task(self.probe_controllers_forever()))
 
     async def stop(self) -> None:

@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 from oslo_config import cfg
 
-from .. import config
+from .. import config, logs
 from ..backends.controller import ControllerAuthFailed, ControllerClient, ControllerNetworking
 from ..backends.openstack import OpenStackProvider
 from ..extensions.base import load as load_extensions
@@ -36,13 +36,20 @@ from ..store import MappingStore
 from ..store.location import store_keys, store_url
 from .admin_api import ProjectsApi
 from .app import Stages, make_app, marker_key
+from .drain import InFlight, drain
 from .fanout import ListingSettings
+from .health_api import Health
+from .limits import Limits, Runner
 from .peering import PATH as PEER_PATH
+from .metrics_api import MetricsApi
 from .providers_api import LiveProviders
+from .tls import ClientContexts, server_context
+from .status_page import StatusPage
 from .peering import PeerInjections
 
 HOME = "home"
 BACKLOG = 1024
+CUT_SECONDS = 1.0   # for calls still running after the grace to end once cancelled
 log = logging.getLogger(__name__)
 
 
@@ -53,10 +60,13 @@ async def gateway(conf: cfg.ConfigOpts, *,
     ``notifications``: this process may run the notification listener (one worker does)."""
     if not conf.keystone.auth_url:
         raise ValueError("[keystone] auth_url is required")
+    # TLS of the calls OCX makes (api.tls): a file that cannot be used stops it here.
+    tls = ClientContexts(conf, list(conf.providers))
     store = await MappingStore.open(store_url(conf), store_keys(conf),
-                                    cache_size=conf.store.cache_size, migrate=True)
+                                    cache_size=conf.store.cache_size, migrate=True,
+                                    timeout=conf.store.timeout)
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=conf.max_connections_per_provider,
-                                     ttl_dns_cache=300)
+                                     ttl_dns_cache=300, ssl=tls.default)
     session = aiohttp.ClientSession(connector=connector, auto_decompress=True,
                                     skip_auto_headers=("User-Agent",))
     try:
@@ -68,9 +78,11 @@ async def gateway(conf: cfg.ConfigOpts, *,
         for p in remotes.values():
             providers[p.name] = OpenStackProvider(p.name, interface=p.interface,
                                                   region=conf.keystone.region_name,
-                                                  sp_id=p.sp_id, via=via)
+                                                  sp_id=p.sp_id, via=via,
+                                                  ssl=tls.for_provider(p.name))
         # Landlords whose networking is SDN controllers: OCX serves their Neutron itself.
-        local = {settings.name: controller_provider(settings, store, session)
+        local = {settings.name: controller_provider(settings, store, session,
+                                                    tls.for_provider(settings.name))
                  for settings in config.controllers(conf)}
         providers.update(local)
         peers = {p.name: p for p in config.peers(conf, list(providers))}
@@ -82,11 +94,16 @@ async def gateway(conf: cfg.ConfigOpts, *,
         timeouts = dict(connect_timeout=conf.connect_timeout, call_timeout=conf.call_timeout)
         validator = TokenValidator(conf.keystone.auth_url, service_auth(conf), session,
                                    token_cache_seconds=conf.keystone.token_cache_seconds,
-                                   refusal_cache_seconds=conf.keystone.refusal_cache_seconds)
-        exchanger = K2KExchanger(conf.keystone.auth_url, timeout=conf.call_timeout)
+                                   refusal_cache_seconds=conf.keystone.refusal_cache_seconds,
+                                   tls=config.client_tls(conf))
+        exchanger = K2KExchanger(conf.keystone.auth_url, timeout=conf.call_timeout,
+                                 tls=config.client_tls(conf),
+                                 provider_tls={p.sp_id: config.client_tls(conf, p.name)
+                                               for p in remotes.values()})
         # The providers of now (configured and discovered), read on every call; their health.
         live = LiveProviders(conf, providers, home=HOME, via=via, reachable=reachable,
-                             validator=validator, http=session, local=local)
+                             validator=validator, http=session, local=local,
+                             ssl_for=tls.for_provider)
         token_mapper = TokenMapper(store, exchanger, home=HOME, remotes=live.registry.remotes,
                                    local=local)
         # A token OCX made at a provider that refuses it is made anew (identity.heal).
@@ -119,7 +136,8 @@ async def gateway(conf: cfg.ConfigOpts, *,
             reachable=tuple(reachable),
             voucher=ServiceVoucher(validator, token_mapper, home=HOME,
                                    service_roles=frozenset(conf.keystone.service_token_roles)),
-            usage=usage)
+            usage=usage,
+            max_body=conf.max_request_body_size)
         projects_api = ProjectsApi(validator=validator, store=store, usage=usage, mapper=mapper,
                                    executor=executor, providers=live.registry,
                                    configured=configured, timeout=conf.listing_timeout)
@@ -142,25 +160,37 @@ async def gateway(conf: cfg.ConfigOpts, *,
             listening = notification_listener.start(conf, store, HOME) if notifications \
                 else None
             running.push_async_callback(notification_listener.stop, listening)
+            health = Health(store=store, http=session, keystone_url=conf.keystone.auth_url,
+                            timeout=conf.readiness_timeout)
             # Group-Based Policy (issue 11) under /policy, rendered through this OCX's Neutron.
             policy = policy_api.build(conf, store.engine, validator, session, HOME).routes() \
                 if conf.policy.enabled else []
-            yield make_app(stages, routes=[web.post(PEER_PATH, injections.handle),
+            # Issue 13: /metrics, and the status page at /ocx/.
+            observe = [*(MetricsApi(validator=validator,
+                                    require_admin=conf.metrics.require_admin).routes()
+                         if conf.metrics.enabled else ()),
+                       *StatusPage(live=live, validator=validator, store=store,
+                                   peers=list(peers.values()), http=session,
+                                   auth_url=conf.keystone.auth_url,
+                                   secure=config.public_url(conf).startswith("https:"),
+                                   timeout=conf.call_timeout).routes()]
+            yield make_app(stages, routes=[*observe, web.post(PEER_PATH, injections.handle),
                                            *projects_api.routes(), *live.routes(),
-                                           *policy])
+                                           *health.routes(), *policy])
     finally:
         await session.close()
         await store.close()
 
 
-def controller_provider(settings, store: MappingStore, session: aiohttp.ClientSession):
+def controller_provider(settings, store: MappingStore, session: aiohttp.ClientSession,
+                        ssl=True):
     """A controller provider over OCX's store (``store.controller``) and the HTTP pool."""
     # Imported here: neutron-lib (its Neutron rules) takes seconds to import, and only a
     # deployment with a controller landlord needs it.
     from ..backends.controller_provider import ControllerProvider
 
     return ControllerProvider(ControllerNetworking(ControllerClient(settings, store.controller,
-                                                                    session)))
+                                                                    session, ssl=ssl)))
 
 
 async def purge_forever(store: MappingStore, interval: float) -> None:
@@ -177,35 +207,57 @@ async def purge_forever(store: MappingStore, interval: float) -> None:
 
 
 async def serve(conf: cfg.ConfigOpts, ready=None, *, reuse_port: bool = False,
-                notifications: bool = True) -> None:
-    """Run the gateway until cancelled; ``ready(url)`` is called once it listens.
+                notifications: bool = True, stop: asyncio.Event | None = None) -> None:
+    """Run the gateway until ``stop`` is set (or until cancelled); ``ready(url)`` is called
+    once it listens.
 
-    ``reuse_port``: several worker processes listen on the same port (``ocx serve --workers``).
+    Stopping with ``stop`` is graceful (``drain``): the listening socket is closed first (new
+    connections are refused), and the calls in flight, streams included, have
+    ``shutdown_grace_seconds`` to finish before they are cancelled; then the gateway closes
+    (mappings still waiting for the store are written). Cancelled, it stops at once.
+    ``reuse_port``: several worker processes listen on the same port (``ocx serve
+    --workers``).
     """
+    listening = server_context(conf)   # [ssl]: HTTPS, and client certificates if ca_file
     async with gateway(conf, notifications=notifications) as app:
-        runner = web.AppRunner(app, access_log=None)
+        in_flight = InFlight()
+        app.middlewares.append(in_flight.middleware)
+        # The runner's own wait (twice this: answer, then cancel) is for what drain left.
+        runner = Runner(app, Limits.from_conf(conf), access_log=None,
+                        shutdown_timeout=CUT_SECONDS)
         await runner.setup()
         # A burst of new clients (1,000 users at once) overflows the default backlog of 128.
         site = web.TCPSite(runner, conf.bind_host, conf.bind_port, reuse_address=True,
-                           reuse_port=reuse_port or None, backlog=BACKLOG)
+                           reuse_port=reuse_port or None, backlog=BACKLOG,
+                           ssl_context=listening)
         await site.start()
         try:
             if ready is not None:
                 ready(config.public_url(conf))
-            await asyncio.Event().wait()
+            await (stop or asyncio.Event()).wait()
+            await drain(runner, in_flight, conf.shutdown_grace_seconds)
         finally:
             await runner.cleanup()
 
 
 def run(conf: cfg.ConfigOpts, *, reuse_port: bool = False, ready=None,
         notifications: bool = True) -> None:
-    """Serve until SIGTERM (a clean stop: connections closed, the store closed) or Ctrl-C."""
+    """Serve until SIGTERM or Ctrl-C: a graceful stop (see :func:`serve`); a second SIGTERM
+    stops at once."""
     async def main() -> None:
-        task = asyncio.current_task()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await serve(conf, ready, reuse_port=reuse_port, notifications=notifications)
+        task, stop = asyncio.current_task(), asyncio.Event()
 
+        def on_sigterm() -> None:
+            if stop.is_set():
+                task.cancel()
+            stop.set()
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
+        with contextlib.suppress(asyncio.CancelledError):
+            await serve(conf, ready, reuse_port=reuse_port, notifications=notifications,
+                        stop=stop)
+
+    logs.configure(conf.use_json)   # a spawned worker has no handler yet: oslo-style lines
     with asyncio.Runner(loop_factory=_loop_factory(conf.event_loop)) as runner:
         with contextlib.suppress(KeyboardInterrupt):
             runner.run(main())

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 120.0
 RESTART_PAUSE = 1.0        # between restarts of a worker that keeps dying
-STOP_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0       # past the workers' own grace (their calls in flight), to close
 
 
 def _worker(config_path: str, index: int, ready) -> None:
@@ -39,9 +39,13 @@ def _worker(config_path: str, index: int, ready) -> None:
 
 
 class Workers:
-    def __init__(self, config_path: str, count: int) -> None:
+    def __init__(self, config_path: str, count: int, grace: float = 0.0) -> None:
         self.config_path = config_path
         self.count = count
+        # A stopping worker drains its calls in flight for ``grace`` seconds
+        # (shutdown_grace_seconds) before closing: it is killed only past that.
+        self.stop_timeout = grace + STOP_TIMEOUT
+        self._terminated: set[int] = set()
         self.context = multiprocessing.get_context("spawn")  # no loop or threads inherited
         self.ready = self.context.Queue()
         self.processes: dict[int, multiprocessing.Process] = {}
@@ -101,12 +105,18 @@ class Workers:
 
     def _stop(self, signum, frame) -> None:
         self.stopping = True
+        self._terminate()   # at once: the workers stop taking connections now
+
+    def _terminate(self) -> None:
+        """SIGTERM to each worker, once (a second one would cut its calls in flight)."""
+        for process in self.processes.values():
+            if process.is_alive() and process.pid not in self._terminated:
+                self._terminated.add(process.pid)
+                process.terminate()
 
     def _shutdown(self) -> None:
-        for process in self.processes.values():
-            if process.is_alive():
-                process.terminate()
-        deadline = time.monotonic() + STOP_TIMEOUT
+        self._terminate()
+        deadline = time.monotonic() + self.stop_timeout
         for process in self.processes.values():
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl as ssl_
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -77,10 +78,12 @@ class ControllerClient:
     # passed in: backends import no other ocx folder.
     def __init__(self, settings: ControllerSettings, store: Any,
                  http: aiohttp.ClientSession, *, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 ssl: ssl_.SSLContext | bool = True) -> None:
         self.settings = settings
         self.store = store
         self.http = http
+        self.ssl = ssl              # [provider:NAME]'s TLS context (True: the session's)
         self.pool = Pool.of(settings.servers)
         self.policy = Policy(retries=settings.retries_503, backoff=settings.backoff)
         self._clock = clock
@@ -114,7 +117,7 @@ class ControllerClient:
         data = orjson.dumps(call.body) if call.body is not None else None
         url = server.url(self.settings.ssl) + tr.BASE_URI + call.path
         async with self.http.request(call.method, url, data=data, headers=headers,
-                                     allow_redirects=False,
+                                     allow_redirects=False, ssl=self.ssl,
                                      timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             raw = await response.read()
             try:

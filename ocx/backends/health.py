@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from .. import metrics
+
 UP, DEGRADED, DOWN = "up", "degraded", "down"
 
 
@@ -111,6 +113,7 @@ class HealthBook:
     def _record(self, key: tuple[str, str], event: Answered | Failed) -> None:
         self._health[key] = step(self._health.get(key, Health(since=self._clock())), event,
                                  down_after=self.down_after)
+        metrics.health(key[0], self.provider_state(key[0]))   # ocx_provider_health
 
     def refusal(self, provider: str, service: str) -> str | None:
         """Why a call to ``service`` of ``provider`` must not be made now, or None."""

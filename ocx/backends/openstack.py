@@ -9,11 +9,13 @@ stream.
 from __future__ import annotations
 
 import asyncio
+import ssl as ssl_
 
 import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
+from .. import logs
 from ..call import SERVICES, ApiRequest
 from .base import (Credentials, Provider, ProviderFailure, ProviderResponse, ProviderTimeout,
                    ProviderUnreachable, ServiceNotOffered)
@@ -58,6 +60,9 @@ def outbound_headers(request: ApiRequest, token: str, streaming: bool,
         headers["Content-Length"] = request.headers["Content-Length"]
     if via:
         headers.add("X-OCX-Via", via)
+    ids = logs.current()
+    if ids is not None:  # the call's global request id (oslo.context's global_id)
+        headers[logs.HEADER] = ids.global_id
     return headers
 
 
@@ -66,11 +71,12 @@ class OpenStackProvider(Provider):
 
     def __init__(self, name: str, *, interface: str = "public", region: str | None = None,
                  sp_id: str | None = None, via: str | None = None,
-                 home: bool = False) -> None:
+                 home: bool = False, ssl: ssl_.SSLContext | bool = True) -> None:
         super().__init__(name, interface=interface, region=region)
         self.sp_id = sp_id          # its K2K service provider id at the home Keystone
         self.via = via              # this OCX's id, added to X-OCX-Via (loop guard)
         self.home = home            # the caller's own cloud: home-only headers may go there
+        self.ssl = ssl              # its TLS context ([provider:NAME]); True: the session's
 
     def root(self, service: str, credentials: Credentials) -> str | None:
         url = find_endpoint(credentials.catalog, SERVICES[service], self.interface, self.region)
@@ -91,7 +97,8 @@ class OpenStackProvider(Provider):
                                    home=self.home, service_token=credentials.service_token)
         try:
             resp = await session.request(method or request.method, url, headers=headers,
-                                         data=body, timeout=timeout, allow_redirects=False)
+                                         data=body, timeout=timeout, allow_redirects=False,
+                                         ssl=self.ssl)
         except asyncio.TimeoutError:
             raise ProviderTimeout(self.name, "did not answer in time") from None
         except aiohttp.ClientConnectionError as exc:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl as ssl_
+from collections.abc import Callable
 
 import aiohttp
 
@@ -14,10 +16,12 @@ from .health import HealthBook, ServiceHealth
 log = logging.getLogger(__name__)
 
 
-async def ask(http: aiohttp.ClientSession, url: str, timeout: float) -> str | None:
-    """None when ``url`` answers (below 500); otherwise why not, in words."""
+async def ask(http: aiohttp.ClientSession, url: str, timeout: float,
+              ssl: ssl_.SSLContext | bool = True) -> str | None:
+    """None when ``url`` answers (below 500); otherwise why not, in words. ``ssl``: the
+    provider's TLS context (True: the session's)."""
     try:
-        async with http.get(url, allow_redirects=False,
+        async with http.get(url, allow_redirects=False, ssl=ssl,
                             timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             if response.status >= 500:
                 return f"its root answered HTTP {response.status}"
@@ -30,10 +34,13 @@ async def ask(http: aiohttp.ClientSession, url: str, timeout: float) -> str | No
         return f"answered badly ({type(exc).__name__})"
 
 
-async def probe_once(book: HealthBook, http: aiohttp.ClientSession, timeout: float) -> None:
+async def probe_once(book: HealthBook, http: aiohttp.ClientSession, timeout: float,
+                     ssl_for: Callable[[str], ssl_.SSLContext | bool] = lambda _: True
+                     ) -> None:
     """Ask every service that is not up, at once, and record what each did."""
     waiting = [s for s in book.not_up() if s.url]
-    results = await asyncio.gather(*(ask(http, s.url, timeout) for s in waiting))
+    results = await asyncio.gather(*(ask(http, s.url, timeout, ssl_for(s.provider))
+                                     for s in waiting))
     for service, failure in zip(waiting, results):
         _record(book, service, failure)
 
@@ -48,10 +55,12 @@ def _record(book: HealthBook, service: ServiceHealth, failure: str | None) -> No
 
 
 async def probe_forever(book: HealthBook, http: aiohttp.ClientSession, *, interval: float,
-                        timeout: float) -> None:
+                        timeout: float,
+                        ssl_for: Callable[[str], ssl_.SSLContext | bool] = lambda _: True
+                        ) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await probe_once(book, http, timeout)
+            await probe_once(book, http, timeout, ssl_for)
         except Exception:  # noqa: BLE001 - a failed round is tried again next time
             log.exception("probing providers failed")

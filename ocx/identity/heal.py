@@ -19,6 +19,7 @@ from dataclasses import replace
 from ..backends.base import Credentials
 from .caller import Caller
 from .coalesce import Coalescer
+from .errors import Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,13 @@ class HealingMapper:
 
     async def renew(self, provider: str, credentials: Credentials) -> Credentials | None:
         """New credentials in place of ``credentials``, which ``provider`` refused; None when
-        they are not OCX's to renew."""
-        fresh = await self._renewed(provider, credentials.token)
+        they are not OCX's to renew, or the caller's own token is no longer valid at home (a
+        Keystone restart forgot it: the provider's 401 then goes to the caller, whose client
+        gets a new token)."""
+        try:
+            fresh = await self._renewed(provider, credentials.token)
+        except Unauthenticated:
+            return None
         if fresh is None:
             return None
         service_token = credentials.service_token

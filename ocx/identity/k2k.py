@@ -28,7 +28,7 @@ from keystoneauth1.identity import v3
 from . import ksa
 from .caller import Caller
 from .coalesce import Coalescer
-from .errors import K2KFailed, NoRemoteProject, NoRemoteProjectAt
+from .errors import K2KFailed, NoRemoteProject, NoRemoteProjectAt, Unauthenticated
 from .projects import ProjectRule, RemoteProject, choose_remote_project
 
 EXCHANGE_THREADS = 16   # K2K exchanges under way at once; each waits on two Keystones
@@ -64,9 +64,13 @@ class K2KExchanger:
     exchange (connection and answer), so that a dead SP fails the exchange promptly.
     """
 
-    def __init__(self, auth_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, auth_url: str, *, timeout: float = 30.0, tls=None,
+                 provider_tls: Mapping[str, object] = {}) -> None:
         self.auth_url = auth_url.rstrip("/")
         self.timeout = timeout
+        # TLS (``config.ClientTLS``): the home Keystone's, and each SP's by its id.
+        self.tls = tls
+        self.provider_tls = dict(provider_tls)
         self._exchanges: Coalescer[RemoteCredentials] = Coalescer()
         # Steps 2 and 3 (a token in a header, no cookie) go through the SP's kept session.
         self.sessions = ksa.SessionCache(timeout)
@@ -97,7 +101,7 @@ class K2KExchanger:
     def _exchange_now(self, caller: Caller, sp_id: str, rule: ProjectRule
                       ) -> RemoteCredentials:
         # Step 1 has a session of its own and no other: it holds the SP's session cookie.
-        unscoped = self._login(ksa.session(self.timeout), caller, sp_id)
+        unscoped = self._login(ksa.session(self.timeout, tls=self.tls), caller, sp_id)
         try:
             project = rule.choose(caller.project_id, caller.project_name, unscoped.candidates)
         except NoRemoteProject as exc:
@@ -108,6 +112,9 @@ class K2KExchanger:
             project_name=scoped.project_name or project.name, expires_at=scoped.expires,
             catalog=list(scoped.service_catalog.catalog or ()), auth_url=unscoped.auth_url)
 
+    def _tls(self, sp_id: str):
+        return self.provider_tls.get(sp_id) or self.tls
+
     def _login(self, session, caller: Caller, sp_id: str) -> _Unscoped:
         """Steps 1 and 2, in a worker thread: the unscoped SP token and its projects."""
         home = v3.Token(self.auth_url, caller.token, project_id=caller.project_id,
@@ -115,11 +122,21 @@ class K2KExchanger:
         # Whatever keystoneauth1 raises below is described by its kind, never echoed.
         try:
             known = home.get_sp_auth_url(session, sp_id) is not None
+        except ks_exc.Unauthorized:
+            # The caller's token is no longer valid at home (revoked, or forgotten by a
+            # Keystone restart) though OCX's validation of it is still cached: a 401, on
+            # which the client gets a new token, not a failure of the provider.
+            raise Unauthenticated() from None
         except Exception as exc:
             raise K2KFailed(sp_id, f"the home Keystone {ksa.describe(exc)} when OCX presented "
                                    f"the caller's token") from None
         if not known:
             raise K2KFailed(sp_id, "not an enabled K2K service provider of the home Keystone")
+        sp_tls = self._tls(sp_id)
+        if sp_tls != self.tls:  # the SP's endpoints with its own TLS options
+            for url in (home.get_sp_auth_url(session, sp_id), home.get_sp_url(session, sp_id)):
+                if url:
+                    ksa.tls_for(session, url, sp_tls)
         k2k = v3.Keystone2Keystone(home, sp_id)
         try:
             auth_ref = k2k.get_auth_ref(session)
@@ -129,7 +146,7 @@ class K2KExchanger:
             raise K2KFailed(sp_id, f"K2K login failed: {where} {ksa.describe(exc)}") from None
         sp_url = k2k.auth_url.rstrip("/")  # the SP's v3 URL, learnt from the exchange
         try:
-            with self.sessions.using(sp_url) as kept:
+            with self.sessions.using(sp_url, sp_tls) as kept:
                 listing = kept.get(f"{sp_url}/auth/projects", authenticated=False,
                                    headers={"X-Auth-Token": auth_ref.auth_token,
                                             "Accept": "application/json"}).json()
@@ -145,7 +162,7 @@ class K2KExchanger:
         """Step 3, in a worker thread: the unscoped SP token rescoped to the project."""
         plugin = v3.Token(unscoped.auth_url, unscoped.token, project_id=project.id)
         try:
-            with self.sessions.using(unscoped.auth_url) as kept:
+            with self.sessions.using(unscoped.auth_url, self._tls(sp_id)) as kept:
                 return plugin.get_auth_ref(kept)
         except Exception as exc:
             raise K2KFailed(sp_id, f"scoping to project {project.name} failed: its Keystone "

@@ -11,10 +11,12 @@ import http.cookiejar
 import re
 import threading
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import session as ks_session
 from keystoneauth1.plugin import BaseAuthPlugin
+from requests.adapters import HTTPAdapter
 
 
 class QuietSession(ks_session.Session):
@@ -25,13 +27,38 @@ class QuietSession(ks_session.Session):
         return super().request(*args, **kwargs)
 
 
-def session(timeout: float, auth: BaseAuthPlugin | None = None) -> QuietSession:
+def session(timeout: float, auth: BaseAuthPlugin | None = None, *, tls=None) -> QuietSession:
     """A session whose every request (connection and answer) is limited to ``timeout`` s.
 
     A new one for each piece of work that keeps state in it: the SAML exchange leaves a
     session cookie of the service provider in it, which must never serve another caller.
+    ``tls`` (``config.ClientTLS``: ``verify`` and ``cert``): its certificate checks and
+    client certificate; None: the system's CAs, no client certificate.
     """
-    return QuietSession(auth=auth, timeout=timeout)
+    if tls is None:
+        return QuietSession(auth=auth, timeout=timeout)
+    return QuietSession(auth=auth, timeout=timeout, verify=tls.verify, cert=tls.cert)
+
+
+class _OriginTLS(HTTPAdapter):
+    """Requests to one origin checked and authenticated with that origin's TLS options,
+    whatever the session's are."""
+
+    def __init__(self, tls) -> None:
+        super().__init__()
+        self.tls = tls
+
+    def send(self, request, **kwargs):
+        kwargs["verify"], kwargs["cert"] = self.tls.verify, self.tls.cert
+        return super().send(request, **kwargs)
+
+
+def tls_for(session: QuietSession, url: str, tls) -> None:
+    """Requests of ``session`` to ``url``'s origin use ``tls`` (a K2K exchange's session talks
+    to the home Keystone and to the service provider's, which may have TLS options of its
+    own)."""
+    parts = urlsplit(url)
+    session.session.mount(f"{parts.scheme}://{parts.netloc}/", _OriginTLS(tls))
 
 
 class SessionCache:
@@ -50,11 +77,12 @@ class SessionCache:
         self._lock = threading.Lock()
         self.made = 0                     # sessions made (the first per endpoint, and renewals)
 
-    def get(self, endpoint: str) -> QuietSession:
+    def get(self, endpoint: str, tls=None) -> QuietSession:
+        """The endpoint's session; ``tls`` (``config.ClientTLS``) when one is made."""
         with self._lock:
             kept = self._sessions.get(endpoint)
             if kept is None:
-                kept = session(self.timeout)
+                kept = session(self.timeout, tls=tls)
                 kept.session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(
                     allowed_domains=[]))
                 self._sessions[endpoint] = kept
@@ -71,9 +99,9 @@ class SessionCache:
         bad.session.close()
 
     @contextlib.contextmanager
-    def using(self, endpoint: str) -> Iterator[QuietSession]:
+    def using(self, endpoint: str, tls=None) -> Iterator[QuietSession]:
         """The endpoint's session; discarded if a request through it cannot reach it."""
-        kept = self.get(endpoint)
+        kept = self.get(endpoint, tls)
         try:
             yield kept
         except (ks_exc.ConnectionError, ks_exc.SSLError):

@@ -11,9 +11,11 @@ controller provider, ``local``) takes the caller's own identity: no token, the h
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from .. import metrics
 from ..backends.base import Credentials
 from ..store import TokenMapping
 from .caller import Caller
@@ -67,7 +69,14 @@ class TokenMapper:
                                                      provider)
         if not usable(mapping):  # still: nobody renewed it while this waited its turn
             remote = self.remotes[provider]
-            exchanged = await self.exchanger.exchange(caller, remote.sp_id, remote.project_map)
+            started = time.monotonic()
+            try:
+                exchanged = await self.exchanger.exchange(caller, remote.sp_id,
+                                                          remote.project_map)
+            except Exception:
+                metrics.k2k_exchange(provider, False, time.monotonic() - started)
+                raise
+            metrics.k2k_exchange(provider, True, time.monotonic() - started)
             mapping = TokenMapping(
                 local_token_hash=caller.token_hash, local_project=caller.project_id,
                 provider=provider, remote_token=exchanged.token,

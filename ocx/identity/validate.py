@@ -76,14 +76,14 @@ class TokenValidator:
                  token_cache_seconds: float = 300, refusal_cache_seconds: float = 5,
                  cache_size: int = 100_000, timeout: float = 10.0,
                  clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], dt.datetime] = _utcnow) -> None:
+                 now: Callable[[], dt.datetime] = _utcnow, tls=None) -> None:
         self.auth_url = auth_url.rstrip("/")
         self.token_cache_seconds = token_cache_seconds
         self.refusal_cache_seconds = refusal_cache_seconds
         self.timeout = timeout
         self._client_timeout = aiohttp.ClientTimeout(total=timeout)
         self._auth = auth
-        self._ks_session = ksa.session(timeout, auth)
+        self._ks_session = ksa.session(timeout, auth, tls=tls)  # the service user's login
         self._http = session
         self._now = now
         self._valid: TTLCache[Caller] = TTLCache(cache_size, clock)

@@ -36,10 +36,15 @@ SIGNATURE_WINDOW = dt.timedelta(minutes=5)
 # What one injection may carry: one call's worth of mappings, with room to spare.
 MAX_MAPPINGS = 1000
 
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
-Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2048)]
-Sha256 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
-Token = Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+# No NUL: PostgreSQL's text cannot hold one (the store would fail, a 500).
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^\x00]*\Z")]
+# Printable ASCII (catalog URLs are; a host is punycoded): one meaning in every regex dialect,
+# so that OCX's API description (ocx/api/openapi.yaml) says exactly what is taken.
+# \Z, not $: Python's $ also matches before a final newline ("<hash>\n" would pass here and
+# fail later, a 500).
+Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[!-~]+\Z", max_length=2048)]
+Sha256 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")]
+Token = Annotated[str, msgspec.Meta(min_length=1, max_length=8192, pattern=r"^[^\x00]*\Z")]
 
 
 class Endpoint(msgspec.Struct, forbid_unknown_fields=False):
@@ -171,8 +176,11 @@ def check_signature(secret: str, *, when: str, given: str, method: str, path: st
         stamp = int(when)
     except ValueError:
         raise InjectionRefused(401, f"{TIME_HEADER} must be a Unix time.") from None
-    if abs(now.timestamp() - stamp) > SIGNATURE_WINDOW.total_seconds():
+    # In integers: a time of hundreds of digits is refused, not an OverflowError.
+    if abs(int(now.timestamp()) - stamp) > SIGNATURE_WINDOW.total_seconds():
         raise InjectionRefused(401, f"{TIME_HEADER} is too far from this OCX's clock.")
     expected = signature(secret, stamp, method, path, body)
-    if not hmac.compare_digest(expected, given.strip().lower()):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError).
+    if not hmac.compare_digest(expected.encode(),
+                               given.strip().lower().encode("utf-8", "surrogateescape")):
         raise InjectionRefused(401, "The injection's signature does not match.")

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 PREFETCH = 64               # messages in flight per provider
 QUEUE_MAX_LENGTH = 100_000  # the oldest are dropped past this (OCX gone, or far behind)
 CONNECT_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 5.0         # for a consumer or a connection to close
 FIRST_WAIT = 1.0
 
 
@@ -126,7 +127,7 @@ class ProviderListener:
                 await connection.connect(timeout=CONNECT_TIMEOUT)
             except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(connection.close())
+                    await _close(connection)
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure to connect: try again later
                 with contextlib.suppress(Exception):
@@ -146,7 +147,7 @@ class ProviderListener:
                                 self.provider, broker.shown(), _why(exc, broker))
                 finally:
                     with contextlib.suppress(Exception):
-                        await asyncio.shield(connection.close())
+                        await _close(connection)
             await asyncio.sleep(wait * random.uniform(0.5, 1.0))
             wait = min(wait * 2, self.settings.reconnect_max)
 
@@ -169,12 +170,17 @@ class ProviderListener:
         try:
             await asyncio.wait({draining, closed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            # Stopping the consumer asks the broker (basic.cancel), which a broker going
+            # away may never answer: waited for a bounded time, and whatever it raises is
+            # not allowed to replace this task's own cancellation (which would keep a
+            # stopping listener running).
             for task in (draining, closed):
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await draining
-        if draining.done() and not draining.cancelled() and draining.exception():
-            raise draining.exception()
+            await asyncio.wait({draining, closed}, timeout=CLOSE_TIMEOUT)
+            failed = draining.exception() \
+                if draining.done() and not draining.cancelled() else None
+        if failed is not None:
+            raise failed
 
     async def _drain(self, queue: aio_pika.abc.AbstractQueue) -> None:
         async with queue.iterator() as messages:
@@ -231,6 +237,12 @@ class ProviderListener:
         else:
             log.debug("notifications of %s: skipped %s: %s", self.provider, what,
                       skipped.reason)
+
+
+async def _close(connection: aio_pika.abc.AbstractConnection) -> None:
+    """Close, without waiting for ever on a broker that does not answer (and finishing even
+    if the caller is cancelled meanwhile)."""
+    await asyncio.wait_for(asyncio.shield(connection.close()), CLOSE_TIMEOUT)
 
 
 def _why(exc: BaseException, broker: Broker | None = None) -> str:

@@ -7,6 +7,7 @@ be reached is an outcome, and neither stops the others.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -14,6 +15,7 @@ from typing import TypeVar
 import aiohttp
 from multidict import MultiDict, MultiDictProxy
 
+from .. import metrics
 from ..backends.base import (
     Credentials,
     Provider,
@@ -122,18 +124,23 @@ class Executor:
 
     async def _send(self, target: Provider, request: ApiRequest, credentials: Credentials,
                     body, method: str | None) -> ProviderResponse:
-        """One call, its outcome told to the health book."""
+        """One call, its outcome told to the health book and counted (``ocx.metrics``)."""
+        started = time.monotonic()
         try:
             answer = await target.send(self.session, request, credentials, body=body,
                                        timeout=self.timeout, method=method)
         except ServiceNotOffered:
             raise
         except ProviderFailure as exc:
+            metrics.provider_call(target.name, request.service, method or request.method,
+                                  None, time.monotonic() - started)
             if self._tracked(target):
                 self.health.failed(target.name, request.service, exc.reason,
                                    refused=isinstance(exc, ProviderUnreachable),
                                    url=target.root(request.service, credentials))
             raise
+        metrics.provider_call(target.name, request.service, method or request.method,
+                              answer.status, time.monotonic() - started)
         if self._tracked(target):
             if answer.status >= 500:
                 self.health.failed(target.name, request.service,
@@ -153,6 +160,7 @@ class Executor:
         such provider's own 404 to the call itself, as the service words it for that call.
         Raises :class:`SearchFailed` when some provider could not be asked, or none answered.
         """
+        started = time.monotonic()
         probe = locator(request)
         outcomes: dict[str, Outcome] = {
             name: c for name, c in credentials.items() if isinstance(c, Outcome)}
@@ -189,8 +197,14 @@ class Executor:
             for answer in answers.values():
                 if answer is not kept:
                     answer.release()
+        seconds = time.monotonic() - started
         if kept is None:
-            raise SearchFailed([outcomes[name] for name in credentials])
+            failed = SearchFailed([outcomes[name] for name in credentials])
+            metrics.search(request.collection, "not_found" if failed.not_found else "failed",
+                           None, seconds)
+            raise failed
+        metrics.search(request.collection, "found" if kept.ok else "not_found",
+                       kept.provider if kept.ok else None, seconds)
         if probe is request:
             return kept
         kept.release()

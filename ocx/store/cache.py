@@ -14,6 +14,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import Generic, TypeVar
 
+from .. import metrics
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -21,10 +23,14 @@ V = TypeVar("V")
 class LRU(Generic[K, V]):
     """At most ``size`` entries; the least recently used goes first. ``size`` 0 keeps none."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, counted: str | None = None) -> None:
+        """``counted``: the kind of mapping whose :meth:`lookup` hits and misses are counted
+        (``ocx_mapping_cache_lookups``)."""
         if size < 0:
             raise ValueError("cache size must be >= 0")
         self.size = size
+        self._hits = metrics.cache_lookup(counted, True) if counted else None
+        self._misses = metrics.cache_lookup(counted, False) if counted else None
         self._data: OrderedDict[K, V] = OrderedDict()
         self._reading: dict[K, int] = {}   # keys with reads in flight → how many
         self._spoiled: set[K] = set()      # of those, keys written or invalidated meanwhile
@@ -42,6 +48,13 @@ class LRU(Generic[K, V]):
         except KeyError:
             return None
         return self._data[key]
+
+    def lookup(self, key: K) -> V | None:
+        """:meth:`get` for a caller's look-up: counted as a hit or a miss."""
+        value = self.get(key)
+        if self._hits is not None:
+            (self._misses if value is None else self._hits).inc()
+        return value
 
     def put(self, key: K, value: V) -> None:
         """A value just written to the database: it replaces whatever a read may bring."""

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .engine import advisory_lock
 from .models import utcnow
 from .schema import (
     controller_hashes,
@@ -356,7 +357,7 @@ class ControllerStore:
             return
         key = _lock_key(provider)
         async with self.engine.connect() as conn:
-            await conn.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
+            await advisory_lock(conn, key)   # a wait longer than [store] timeout
             try:
                 yield
             finally:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-__all__ = ["Cipher", "InvalidToken", "generate_key", "load_or_create_key"]
+__all__ = ["Cipher", "InvalidToken", "generate_key", "load_or_create_key", "read_key"]
 
 
 def generate_key() -> str:
@@ -36,7 +36,8 @@ class Cipher:
         if isinstance(keys, str) or not keys:
             raise ValueError("at least one encryption key is needed, as a list")
         self.keys = tuple(k.strip() for k in keys)
-        self._multi = MultiFernet([_fernet(k, i) for i, k in enumerate(self.keys)])
+        self._fernets = [_fernet(k, i) for i, k in enumerate(self.keys)]
+        self._multi = MultiFernet(self._fernets)
 
     def encrypt(self, clear: str) -> str:
         return self._multi.encrypt(clear.encode()).decode("ascii")
@@ -44,6 +45,17 @@ class Cipher:
     def decrypt(self, sealed: str) -> str:
         """The clear text; :class:`InvalidToken` when no key opens it."""
         return self._multi.decrypt(sealed.encode("ascii")).decode()
+
+    def sealed_with(self, sealed: str) -> int | None:
+        """The index of the key ``sealed`` was encrypted with (0: the newest); None when no
+        key opens it."""
+        for index, fernet in enumerate(self._fernets):
+            try:
+                fernet.decrypt(sealed.encode("ascii"))
+            except (InvalidToken, UnicodeEncodeError):
+                continue
+            return index
+        return None
 
     def rotate(self, sealed: str) -> str:
         """``sealed`` re-encrypted under the first key; :class:`InvalidToken` if no key opens it."""
@@ -79,6 +91,12 @@ def load_or_create_key(path: str | os.PathLike) -> str:
     finally:
         os.unlink(tmp)
     return _read_key(path)
+
+
+def read_key(path: str | os.PathLike) -> str:
+    """The Fernet key kept in ``path``, never made (``FileNotFoundError`` when there is none:
+    the operator's commands must not make a key the gateway would then use)."""
+    return _read_key(os.fspath(path))
 
 
 def _read_key(path: str) -> str:

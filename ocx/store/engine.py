@@ -3,7 +3,9 @@
 SQLite: WAL (readers never wait for the writer), a busy timeout (writers of several workers
 take turns instead of failing), the database file private to its owner. An in-memory SQLite
 database lives in one connection, so it gets exactly one. PostgreSQL: connections are checked
-before use, so a restarted server costs no failed call.
+before use, so a restarted server costs no failed call; with a ``timeout``, connecting, each
+statement and waiting for a pooled connection are bounded by it, so that a server that stops
+answering (a dead network, a frozen host) makes calls fail instead of hang.
 """
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ from .urls import async_url, is_memory
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str | URL) -> AsyncEngine:
-    """An engine for ``url`` (``sqlite:///path`` or ``postgresql://…``; see :func:`async_url`).
+def make_engine(url: str | URL, timeout: float | None = None) -> AsyncEngine:
+    """An engine for ``url`` (``sqlite:///path`` or ``postgresql://…``; see :func:`async_url`);
+    ``timeout``: seconds PostgreSQL has to connect, to answer a statement, and a caller waits
+    for a pooled connection (None: no bound).
 
     Statement parameters are kept out of logs and exception messages (``hide_parameters``,
     and aiosqlite's own DEBUG lines are silenced): they carry token hashes and encrypted
@@ -32,7 +36,26 @@ def make_engine(url: str | URL) -> AsyncEngine:
     url = async_url(url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    return create_async_engine(url, hide_parameters=True, pool_pre_ping=True)
+    if timeout is None:
+        return create_async_engine(url, hide_parameters=True, pool_pre_ping=True)
+    # asyncpg's connect timeout and its default timeout of every statement (the pre-ping's
+    # too); the pool's wait for a connection when all are busy.
+    return create_async_engine(url, hide_parameters=True, pool_pre_ping=True,
+                               pool_timeout=timeout,
+                               connect_args={"timeout": timeout, "command_timeout": timeout})
+
+
+# A wait for an advisory lock is as long as another session holds it, not a server that
+# does not answer: not bounded by the engine's statement timeout (asyncpg needs a number).
+LOCK_WAIT = 86_400.0
+
+
+async def advisory_lock(conn, key: int) -> None:
+    """Take PostgreSQL's session advisory lock ``key`` on ``conn`` (an ``AsyncConnection``),
+    waiting while another session holds it, past the engine's ``timeout``."""
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.execute(f"SELECT pg_advisory_lock({int(key)})",
+                                        timeout=LOCK_WAIT)
 
 
 def _quiet_aiosqlite() -> None:

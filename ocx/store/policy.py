@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .engine import advisory_lock
 from .models import utcnow
 from .schema import (
     gp_group_proxy_mappings,
@@ -209,7 +210,7 @@ class PolicyStore:
                 return
             key = _lock_key(l3_policy_id)
             async with self.engine.connect() as conn:
-                await conn.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
+                await advisory_lock(conn, key)   # a wait longer than [store] timeout
                 try:
                     yield
                 finally:

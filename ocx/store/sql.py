@@ -13,9 +13,17 @@ serving a mapping another has deleted or replaced, until it is evicted or (token
 expires. That is safe: a resource mapping that went stale gives a 404, on which the gateway
 deletes it and searches again; a token mapping stays a valid token of the same user until it
 expires.
+
+A mapping learned from a cloud's answer (``put_token_mapping``, ``put_resource_mappings``)
+while the database cannot be reached is not lost with the call: it is served from memory and
+kept pending (``outage.Pending``), and written as soon as the database answers again (tried
+every ``retry`` seconds, and once more on ``close``). ``put_mappings`` (a peer's injection,
+all or none) stays strict: its caller hears of the failure.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +46,7 @@ from .models import (
     utcnow,
 )
 from .notified import NotifiedMappings
+from .outage import Pending, unreachable
 from .schema import resource_mappings, token_mappings
 from .projects import ProjectStore
 from .controller import ControllerStore
@@ -64,12 +73,17 @@ class MappingStore:
     """
 
     def __init__(self, engine: AsyncEngine, cipher: Cipher, *, cache_size: int,
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+                 clock: Callable[[], dt.datetime] = utcnow, retry: float = 1.0) -> None:
         self.engine = engine
         self._cipher = cipher
         self._clock = clock
-        self._tokens: LRU[TokenKey, TokenMapping] = LRU(cache_size)
-        self._resources: LRU[ResourceKey, ResourceMapping] = LRU(cache_size)
+        self._tokens: LRU[TokenKey, TokenMapping] = LRU(cache_size, counted="token")
+        self._resources: LRU[ResourceKey, ResourceMapping] = LRU(cache_size,
+                                                                 counted="resource")
+        # Learned while the database could not be reached; written when it answers again.
+        self.pending = Pending()
+        self.retry = retry
+        self._flushing: asyncio.Task | None = None
         self.spanning = SpanningStore(engine, clock)   # spanning networks (issue 7)
         self.projects = ProjectStore(engine, clock)    # providers each project uses (issue 8)
         self.controller = ControllerStore(engine, clock)   # controller landlords' state (issue 10)
@@ -78,19 +92,28 @@ class MappingStore:
 
     @classmethod
     async def open(cls, url: str | URL, keys: Sequence[str], cache_size: int = 100_000, *,
-                   migrate: bool = False,
-                   clock: Callable[[], dt.datetime] = utcnow) -> MappingStore:
+                   migrate: bool = False, clock: Callable[[], dt.datetime] = utcnow,
+                   timeout: float | None = None) -> MappingStore:
         """Open the store at ``url`` with the Fernet ``keys`` (newest first).
 
         ``migrate=True`` brings the schema up to date first (the demo, the tests); otherwise a
         schema that is not current raises :class:`~ocx.store.migrate.SchemaNotCurrent`.
-        ``cache_size`` bounds each of the two caches (0: no cache).
+        ``cache_size`` bounds each of the two caches (0: no cache). ``timeout``: seconds the
+        database has to answer each statement (PostgreSQL; see :func:`make_engine`); a
+        migration is not bounded by it.
         """
         cipher = Cipher(keys)
-        engine = make_engine(url)
+        engine = make_engine(url, timeout)
         try:
             if migrate:
-                await upgrade_engine(engine)
+                if engine.dialect.name == "postgresql" and timeout is not None:
+                    plain = make_engine(url)    # a long migration is not a server that hangs
+                    try:
+                        await upgrade_engine(plain)
+                    finally:
+                        await plain.dispose()
+                else:
+                    await upgrade_engine(engine)
             else:
                 await check(engine)
         except BaseException:
@@ -99,7 +122,21 @@ class MappingStore:
         log.info("mapping store open at %s", shown(async_url(url)))
         return cls(engine, cipher, cache_size=cache_size, clock=clock)
 
-    async def close(self) -> None:
+    async def close(self, flush_timeout: float = 5.0) -> None:
+        """Close; mappings still pending are written if the database answers within
+        ``flush_timeout`` seconds (else they are lost, and learned again by a search)."""
+        if self._flushing is not None:
+            self._flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flushing
+            self._flushing = None
+        if len(self.pending):
+            try:
+                async with asyncio.timeout(flush_timeout):
+                    await self._flush_once()
+            except Exception as exc:  # noqa: BLE001 - closing: say what is lost
+                log.warning("the store is closing with %d learned mappings not written (%s)",
+                            len(self.pending), type(exc).__name__)
         self._tokens.clear()
         self._resources.clear()
         await self.engine.dispose()
@@ -117,12 +154,15 @@ class MappingStore:
         """The live mapping, or None (none, expired, or sealed with a key no longer held)."""
         key = (local_token_hash, local_project, provider)
         now = self._clock()
-        cached = self._tokens.get(key)
+        cached = self._tokens.lookup(key)
         if cached is not None:
             if not cached.expired(now):
                 return cached
             # Another worker may have renewed it: look in the database.
             self._tokens.invalidate(key)
+        waiting = self.pending.tokens.get(key)
+        if waiting is not None and not waiting.expired(now):
+            return waiting
         with self._tokens.filling(key) as fill:
             query = sa.select(token_mappings).where(
                 _is(_TOKEN_KEY, key), token_mappings.c.expires_at > now)
@@ -136,8 +176,9 @@ class MappingStore:
             return mapping
 
     async def put_token_mapping(self, m: TokenMapping) -> None:
-        """Insert or replace the mapping for ``m``'s (local token, local project, provider)."""
-        await self.put_mappings([m], [])
+        """Insert or replace the mapping for ``m``'s (local token, local project, provider);
+        kept pending while the database cannot be reached (see the module's docstring)."""
+        await self._learn([m], [])
 
     async def delete_token_mappings(self, *, local_token_hash: str | None = None,
                                     provider: str | None = None) -> int:
@@ -148,10 +189,13 @@ class MappingStore:
             query = query.where(token_mappings.c.local_token_hash == local_token_hash)
         if provider is not None:
             query = query.where(token_mappings.c.provider == provider)
+        def matches(k: TokenKey, _=None) -> bool:
+            return local_token_hash in (None, k[0]) and provider in (None, k[2])
+
         async with self.engine.begin() as conn:
             deleted = (await conn.execute(query)).rowcount
-            self._tokens.invalidate_where(
-                lambda k, _: (local_token_hash in (None, k[0])) and (provider in (None, k[2])))
+            self._tokens.invalidate_where(matches)
+        self.pending.forget(tokens=[k for k in self.pending.tokens if matches(k)])
         return deleted
 
     async def list_token_mappings(self, *, provider: str | None = None, limit: int = 1000,
@@ -252,7 +296,11 @@ class MappingStore:
     async def get_resource_mapping(self, resource_type: str,
                                    resource_id: str) -> ResourceMapping | None:
         key = (resource_type, resource_id)
-        cached = self._resources.get(key)
+        if "\x00" in resource_type or "\x00" in resource_id:
+            # A caller's id (a listing's marker, an id in a body): never stored, and
+            # PostgreSQL refuses a NUL in a text even to look it up.
+            return None
+        cached = self._resources.lookup(key) or self.pending.resources.get(key)
         if cached is not None:
             return cached
         with self._resources.filling(key) as fill:
@@ -266,20 +314,80 @@ class MappingStore:
             return mapping
 
     async def put_resource_mappings(self, ms: Iterable[ResourceMapping]) -> None:
-        """Insert or replace many mappings in one transaction (the last of a key wins).
+        """Insert or replace many mappings in one transaction (the last of a key wins); kept
+        pending while the database cannot be reached (see the module's docstring).
 
         A mapping the cache already holds with the same provider, project and endpoint is
         not written again, so repeated listings of the same resources cost no writes.
         """
-        await self.put_mappings([], ms)
+        await self._learn([], ms)
 
     async def put_mappings(self, tokens: Iterable[TokenMapping],
                            resources: Iterable[ResourceMapping]) -> None:
         """Insert or replace token and resource mappings in one transaction: all or none (a
         peer's injection is stored whole or not at all)."""
-        tokens = list({m.key: m for m in tokens}.values())
-        batch = {m.key: m for m in resources}
-        fresh = [m for m in batch.values() if not _same_place(self._resources.get(m.key), m)]
+        await self._write(list({m.key: m for m in tokens}.values()),
+                          list({m.key: m for m in resources}.values()))
+
+    async def _learn(self, tokens: list[TokenMapping],
+                     resources: Iterable[ResourceMapping]) -> None:
+        resources = list({m.key: m for m in resources}.values())
+        try:
+            await self._write(tokens, resources)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            self._defer(tokens, resources, exc)
+
+    def _defer(self, tokens: list[TokenMapping], resources: list[ResourceMapping],
+               exc: BaseException) -> None:
+        """Serve them from memory and write them when the database answers again."""
+        if not len(self.pending):
+            log.warning("the mapping store cannot be reached (%s); mappings learned meanwhile "
+                        "are kept in memory and written when it answers again",
+                        type(exc).__name__)
+        self.pending.add(tokens, resources)
+        for m in tokens:
+            self._tokens.put(m.key, m)
+        for m in resources:
+            self._resources.put(m.key, m)
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(
+                self._flush_forever(), name="ocx-store-pending")
+
+    async def _flush_forever(self) -> None:
+        while len(self.pending):
+            await asyncio.sleep(self.retry)
+            try:
+                written = await self._flush_once()
+            except Exception as exc:  # noqa: BLE001 - still away (or refused: logged, dropped)
+                if not unreachable(exc):
+                    log.exception("learned mappings could not be written; dropped")
+                    self.pending.take()
+                continue
+            log.info("the mapping store answers again: wrote %d mappings learned meanwhile",
+                     written)
+        if self.pending.dropped:
+            log.warning("%d learned mappings were dropped while the store was away (more than "
+                        "%d); they are learned again when used", self.pending.dropped,
+                        self.pending.limit)
+            self.pending.dropped = 0
+
+    async def _flush_once(self) -> int:
+        tokens, resources = self.pending.take()
+        try:
+            await self._write(tokens, resources, unchanged=True)
+        except BaseException:
+            self.pending.restore(tokens, resources)
+            raise
+        return len(tokens) + len(resources)
+
+    async def _write(self, tokens: list[TokenMapping], resources: list[ResourceMapping], *,
+                     unchanged: bool = False) -> None:
+        """One transaction; ``unchanged``: resource mappings the cache holds alike are
+        written too (they are in the cache because they wait to be written)."""
+        fresh = resources if unchanged else \
+            [m for m in resources if not _same_place(self._resources.get(m.key), m)]
         if not tokens and not fresh:
             return
         try:
@@ -307,6 +415,9 @@ class MappingStore:
             for m in fresh:
                 self._resources.invalidate(m.key)
             raise
+        if not unchanged:   # what waited for these keys is older than what was just written
+            self.pending.forget(tokens=[m.key for m in tokens],
+                                resources=[m.key for m in fresh])
 
     async def delete_resource_mapping(self, resource_type: str, resource_id: str) -> bool:
         """Forget where a resource lives; True if there was a mapping."""
@@ -315,6 +426,7 @@ class MappingStore:
             deleted = (await conn.execute(sa.delete(resource_mappings).where(
                 _is(_RESOURCE_KEY, key)))).rowcount
             self._resources.invalidate(key)
+        self.pending.forget(resources=[key])
         return deleted > 0
 
     async def list_resource_mappings(self, *, resource_type: str | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +19,11 @@ import pytest
 import requests
 from openstack import exceptions as os_exc
 
+from tests.integration.observability.test_status_page import browser, log_in, states
+
 from .demo_fixture import Demo, run_demo, wait_until_gone
+
+__all__ = ["browser"]   # the fixture, shared with the status page's own test
 
 CLOUDS = ("home", "sp1", "sp2")
 KINDS = ("server", "volume", "image", "network", "port")
@@ -219,3 +224,35 @@ def test_the_demo_serves_a_controller_landlords_networking(demo):
                        f"subnet delete {subnet['id']}")
     finally:
         demo.openstack("ocx", f"network delete {network['id']}")
+
+
+def test_the_status_page_of_the_demo_shows_every_landlord_and_a_cloud_going_down(
+        demo, browser, tmp_path):
+    """Issue 13: the status page in Debian's headless Chromium against ``ocx demo``, as the
+    demo's admin (``ocx-admin`` in its clouds.yaml): every provider with its state; sp2's
+    Cinder stopped with the fault switch, and its state changes."""
+    admin = demo._config.get_one("ocx-admin").auth
+    creds = {"username": admin["username"], "password": admin["password"],
+             "project_name": admin["project_name"]}
+    list(demo.connect("ocx").block_storage.volumes())   # traffic, for the charts
+    log_in(browser, demo.url, creds)
+    seen = states(browser)
+    assert set(seen) >= {"home", "sp1", "sp2", "ctl"}, browser.page_source[:2000]
+    assert all(state == "up" for state in seen.values()), seen
+    browser.save_screenshot(str(tmp_path / "demo-status-up.png"))
+    control = f"{demo.described['control']}/clouds/sp2/faults"
+    requests.patch(control, json={"down": {"cinder": True}}, timeout=10).raise_for_status()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            list(demo.connect("ocx").block_storage.volumes())  # OCX finds sp2's Cinder down
+            browser.refresh()
+            seen = states(browser)
+            if seen.get("sp2") != "up":
+                break
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.5)
+        assert seen["sp2"] in ("degraded", "down") and seen["sp1"] == "up", seen
+        browser.save_screenshot(str(tmp_path / "demo-status-sp2-down.png"))
+    finally:
+        requests.patch(control, json={"down": {"cinder": False}}, timeout=10)

@@ -125,8 +125,12 @@ def test_no_token_password_or_assertion_appears_in_any_log_line(ocx_process, clo
 
     # It did log at DEBUG, from the libraries under OCX too, and OCX logged every call.
     assert re.search(r" DEBUG (keystoneauth|urllib3)\S* ", output)
-    assert re.search(r" INFO ocx\.api\.app GET /volume/v3/\S+/volumes/\S+ 200 ", output)
-    assert re.search(r" INFO ocx\.api\.app GET /volume/v3/volumes/\S+ 401 ", output)
+    # (oslo.log's lines: the call's request ids, then the call; ocx/logs.py)
+    ids = r"\[\S+ req-\S+ \S+ \S+\]"
+    assert re.search(rf' INFO ocx\.api\.app {ids} "GET /volume/v3/\S+/volumes/\S+" status: 200 ',
+                     output)
+    assert re.search(rf' INFO ocx\.api\.app {ids} "GET /volume/v3/volumes/\S+" status: 401 ',
+                     output)
     assert {cloud for cloud, _ in issued} == set(CLOUDS)  # K2K tokens of sp1 and sp2 among them
 
     secrets_ = {f"token #{i} of {cloud}": token for i, (cloud, token) in enumerate(issued)}
