@@ -24,16 +24,15 @@ from multidict import MultiDict, MultiDictProxy
 
 from ..backends.base import ProviderFailure, ServiceNotOffered
 from ..call import ApiRequest
-from ..identity.errors import (IdentityUnavailable, K2KFailed, NoRemoteProject,
-                               Unauthenticated)
+from ..identity.errors import K2KFailed, NoRemoteProject
 from ..identity.usage import project_records
 from ..routing.execute import gather
+from .callers import ADMIN_ROLE, admin_of, caller_of
 from .errors import OcxError, error_response
 from .usage import narrowed
 
 PROJECTS_PATH = "/ocx/v1/projects"
 QUOTAS_PATH = "/ocx/v1/quotas"
-ADMIN_ROLE = "admin"
 
 
 def quota_calls(remote_project: str, caller_project: str) -> dict[str, ApiRequest]:
@@ -82,10 +81,9 @@ class ProjectsApi:
 
     async def projects(self, request: web.Request) -> web.Response:
         try:
-            caller = await self._caller(request)
-            if ADMIN_ROLE not in caller.roles:
-                raise OcxError(403, f"Listing the projects OCX serves needs the role "
-                                    f"{ADMIN_ROLE!r} on the caller's token.")
+            await admin_of(self.validator, request,
+                           f"Listing the projects OCX serves needs the role {ADMIN_ROLE!r} "
+                           "on the caller's token.")
             rows = await self.store.projects.all()
         except OcxError as exc:
             return error_response(None, exc)
@@ -95,7 +93,7 @@ class ProjectsApi:
 
     async def quotas(self, request: web.Request) -> web.Response:
         try:
-            caller = await self._caller(request)
+            caller = await caller_of(self.validator, request)
         except OcxError as exc:
             return error_response(None, exc)
         providers = tuple(self.providers)
@@ -150,17 +148,6 @@ class ProjectsApi:
         if errors:
             result["errors"] = errors
         return result
-
-    async def _caller(self, request: web.Request):
-        token = request.headers.get("X-Auth-Token")
-        try:
-            return await self.validator.identify(token)
-        except Unauthenticated:
-            raise OcxError(401, "The request you have made requires authentication.",
-                           headers={"WWW-Authenticate":
-                                    f'Keystone uri="{self.validator.auth_url}"'}) from None
-        except IdentityUnavailable as exc:
-            raise OcxError(503, f"The token cannot be validated now: {exc.reason}.") from None
 
 
 def _json(document: dict) -> web.Response:

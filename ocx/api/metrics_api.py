@@ -9,11 +9,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import metrics
-from ..identity.errors import IdentityUnavailable, Unauthenticated
+from .callers import admin_of
 from .errors import OcxError, error_response
 
 PATH = "/metrics"
-ADMIN_ROLE = "admin"
 
 
 class MetricsApi:
@@ -27,18 +26,7 @@ class MetricsApi:
     async def handle(self, request: web.Request) -> web.Response:
         if self.require_admin:
             try:
-                try:
-                    caller = await self.validator.identify(request.headers.get("X-Auth-Token"))
-                except Unauthenticated:
-                    raise OcxError(401, "The request you have made requires authentication.",
-                                   headers={"WWW-Authenticate":
-                                            f'Keystone uri="{self.validator.auth_url}"'}) \
-                        from None
-                except IdentityUnavailable as exc:
-                    raise OcxError(503, f"The token cannot be validated now: {exc.reason}.") \
-                        from None
-                if ADMIN_ROLE not in caller.roles:
-                    raise OcxError(403, "Only an admin may read the metrics.")
+                await admin_of(self.validator, request, "Only an admin may read the metrics.")
             except OcxError as exc:
                 return error_response(None, exc, request.headers.get("Accept", ""))
         body, content_type = metrics.exposition()

@@ -31,11 +31,10 @@ from ..backends.openstack import OpenStackProvider
 from ..backends.probe import probe_forever
 from ..backends.registry import CONFIGURED, HOME, ProviderEntry, Providers
 from ..identity.discovery import Discovery
-from ..identity.errors import IdentityUnavailable, Unauthenticated
+from .callers import admin_of
 from .errors import OcxError, error_response
 
 PATH = "/ocx/v1/providers"
-ADMIN_ROLE = "admin"
 log = logging.getLogger(__name__)
 
 
@@ -123,17 +122,8 @@ class LiveProviders:
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
-            try:
-                caller = await self.validator.identify(request.headers.get("X-Auth-Token"))
-            except Unauthenticated:
-                raise OcxError(401, "The request you have made requires authentication.",
-                               headers={"WWW-Authenticate":
-                                        f'Keystone uri="{self.validator.auth_url}"'}) from None
-            except IdentityUnavailable as exc:
-                raise OcxError(503, f"The token cannot be validated now: {exc.reason}.") \
-                    from None
-            if ADMIN_ROLE not in caller.roles:
-                raise OcxError(403, "Only an admin may see the providers' health.")
+            await admin_of(self.validator, request,
+                           "Only an admin may see the providers' health.")
         except OcxError as exc:
             return error_response(None, exc, request.headers.get("Accept", ""))
         body = {"providers": self.records()}

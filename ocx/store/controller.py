@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .engine import advisory_lock
+from .engine import advisory_locked
 from .models import utcnow
 from .schema import (
     controller_hashes,
@@ -355,14 +355,8 @@ class ControllerStore:
             async with _file_lock(self.engine.url.database, provider):
                 yield
             return
-        key = _lock_key(provider)
-        async with self.engine.connect() as conn:
-            await advisory_lock(conn, key)   # a wait longer than [store] timeout
-            try:
-                yield
-            finally:
-                await conn.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
-                await conn.commit()
+        async with advisory_locked(self.engine, _lock_key(provider)):
+            yield
 
     # -- helpers ---------------------------------------------------------------------------------
 

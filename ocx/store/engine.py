@@ -9,10 +9,12 @@ answering (a dead network, a frozen host) makes calls fail instead of hang.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL
@@ -56,6 +58,19 @@ async def advisory_lock(conn, key: int) -> None:
     raw = await conn.get_raw_connection()
     await raw.driver_connection.execute(f"SELECT pg_advisory_lock({int(key)})",
                                         timeout=LOCK_WAIT)
+
+
+@contextlib.asynccontextmanager
+async def advisory_locked(engine: AsyncEngine, key: int) -> AsyncIterator[None]:
+    """PostgreSQL's session advisory lock ``key`` held on a connection of its own for the
+    block (one holder at a time across every process sharing the database)."""
+    async with engine.connect() as conn:
+        await advisory_lock(conn, key)   # a wait longer than [store] timeout
+        try:
+            yield
+        finally:
+            await conn.exec_driver_sql(f"SELECT pg_advisory_unlock({int(key)})")
+            await conn.commit()
 
 
 def _quiet_aiosqlite() -> None:

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .engine import advisory_lock
+from .engine import advisory_locked
 from .models import utcnow
 from .schema import (
     gp_group_proxy_mappings,
@@ -208,14 +208,8 @@ class PolicyStore:
             if self.engine.dialect.name != "postgresql":
                 yield
                 return
-            key = _lock_key(l3_policy_id)
-            async with self.engine.connect() as conn:
-                await advisory_lock(conn, key)   # a wait longer than [store] timeout
-                try:
-                    yield
-                finally:
-                    await conn.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
-                    await conn.commit()
+            async with advisory_locked(self.engine, _lock_key(l3_policy_id)):
+                yield
 
 
 def _lock_key(name: str) -> int:

@@ -50,7 +50,13 @@ def log_in(driver, url: str, creds: dict) -> None:
     for name, value in (("username", creds["username"]), ("password", creds["password"]),
                         ("project", creds["project_name"])):
         driver.find_element(By.NAME, name).send_keys(value)
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    button = driver.find_element(By.CSS_SELECTOR, "button[type=submit]")
+    button.click()
+    # A click does not wait for the page it posts to: wait until the form's page is gone.
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(button))
 
 
 def test_status_page_shows_a_cloud_going_down(ocx_env, browser, tmp_path):
