@@ -34,7 +34,8 @@ OCX_REGION = "OCX"
 # The Gluon port registry (scripts/ensure-services runs etcd there, like RabbitMQ).
 ETCD_URL = os.environ.get("OCX_TEST_ETCD_URL", "http://127.0.0.1:2379")
 # A call as ocx.api.app logs it: "GET /image/v2/images/ID 200 3.1ms".
-CALL_LINE = re.compile(r" ocx\.api\.app ([A-Z]+ \S+ \d{3}) [\d.]+ms$")
+# OCX's one line per call (ocx.api.app, oslo.log's form): "GET /path" status: 200 ...
+CALL_LINE = re.compile(r' ocx\.api\.app .*"([A-Z]+) (\S+)" status: (\d{3}) ')
 
 
 class RealOcx:
@@ -116,7 +117,8 @@ class RealOcx:
         with open(self.log, "rb") as log:
             log.seek(since)
             lines = log.read().decode(errors="replace").splitlines()
-        return [found.group(1) for line in lines if (found := CALL_LINE.search(line))]
+        return [" ".join(found.groups()) for line in lines
+                if (found := CALL_LINE.search(line))]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
