@@ -167,6 +167,10 @@ class ProviderListener:
                  self.settings.queue)
         draining = asyncio.ensure_future(self._drain(queue))
         closed = asyncio.ensure_future(connection.closed())
+        for task in (draining, closed):
+            # what they end with is read below, or does not matter once stopping: never
+            # "exception was never retrieved" with a traceback at exit
+            task.add_done_callback(_retrieved)
         try:
             await asyncio.wait({draining, closed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -237,6 +241,11 @@ class ProviderListener:
         else:
             log.debug("notifications of %s: skipped %s: %s", self.provider, what,
                       skipped.reason)
+
+
+def _retrieved(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def _close(connection: aio_pika.abc.AbstractConnection) -> None:

@@ -36,6 +36,8 @@ ETCD_URL = os.environ.get("OCX_TEST_ETCD_URL", "http://127.0.0.1:2379")
 # A call as ocx.api.app logs it: "GET /image/v2/images/ID 200 3.1ms".
 # OCX's one line per call (ocx.api.app, oslo.log's form): "GET /path" status: 200 ...
 CALL_LINE = re.compile(r' ocx\.api\.app .*"([A-Z]+) (\S+)" status: (\d{3}) ')
+# oslo.log's context: "[global_request_id request_id user project]" before the call
+CALL_IDS = re.compile(r' ocx\.api\.app \[(\S+) (\S+) [^\]]*\] "([A-Z]+) (\S+)" status: (\d{3}) ')
 
 
 class RealOcx:
@@ -119,6 +121,16 @@ class RealOcx:
             lines = log.read().decode(errors="replace").splitlines()
         return [" ".join(found.groups()) for line in lines
                 if (found := CALL_LINE.search(line))]
+
+    def passed_on(self, since: int, call: str) -> list[str]:
+        """The request ids OCX sent the providers for each ``call`` ("POST /path 202") logged
+        after ``since``: the caller's global id, else OCX's own (see ocx/logs.py)."""
+        with open(self.log, "rb") as log:
+            log.seek(since)
+            lines = log.read().decode(errors="replace").splitlines()
+        found = [CALL_IDS.search(line) for line in lines]
+        return [(ids[1] if ids[1] != "-" else ids[2]) for ids in found
+                if ids and " ".join(ids.groups()[2:]) == call]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
