@@ -6,7 +6,8 @@ A peer proves who it is with a signature made with the secret both sides share
 (``X-OCX-Peer``, ``X-OCX-Peer-Time``, ``X-OCX-Peer-Signature``), or with a token of the home
 Keystone whose user has the role the peer's section accepts (``X-OCX-Peer`` and
 ``X-Auth-Token``). Anything else is refused with 401 or 403, and a refused injection stores
-nothing; an accepted one is stored whole, in one transaction. A signed injection is taken once:
+nothing; an accepted one is stored whole, in one transaction (while the store cannot be
+reached: a 503, nothing stored, to be sent again). A signed injection is taken once:
 the same one again, while its signature is still good, is answered as taken and stores
 nothing, so that whoever saw it pass cannot replay it to bring back mappings since dropped
 or replaced (kept per process: with several workers, one that did not take it stores it).
@@ -25,6 +26,7 @@ from ..config import PeerConfig
 from ..identity.errors import IdentityUnavailable, Unauthenticated
 from ..learn.injection import (PATH, PEER_HEADER, SIGNATURE_HEADER, SIGNATURE_WINDOW,
                                TIME_HEADER, InjectionRefused, check_signature, decode)
+from ..store.outage import unreachable as store_unreachable
 from .errors import OcxError, error_response
 from .limits import read_body
 
@@ -94,6 +96,15 @@ class PeerInjections:
         except IdentityUnavailable as exc:
             return error_response(None, OcxError(503, f"The peer's token cannot be validated "
                                                       f"now: {exc.reason}."))
+        except Exception as exc:
+            if not store_unreachable(exc):
+                raise
+            # Stored whole or not at all: not taken, so the peer may send the same again.
+            log.warning("an injection was not stored: the mapping store cannot be reached "
+                        "(%s)", type(exc).__name__)
+            return error_response(None, OcxError(503, "The mapping store cannot be reached "
+                                                      "now; nothing was stored: send the "
+                                                      "injection again shortly."))
         log.info("peer %s injected %d token mappings and %d resource mappings (providers %s)",
                  peer.name, len(injection.tokens), len(injection.resources),
                  ", ".join(sorted({m.provider for m in (*injection.tokens,

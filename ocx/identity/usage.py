@@ -77,9 +77,10 @@ class ProjectUsage:
                                 caller.project_name)
         try:
             await self.store.record([found])
-        except Exception:  # noqa: BLE001 - the call goes on; the next credit writes again
-            log.exception("recording project %s at provider %s failed", caller.project_id,
-                          provider)
+        except Exception as exc:  # noqa: BLE001 - the call goes on; the next credit writes
+            # One line, not a traceback a call: a store outage would fill the log otherwise.
+            log.warning("recording project %s at provider %s failed (%s); the next credit "
+                        "tries again", caller.project_id, provider, type(exc).__name__)
             return
         if last is None or last.remote_project != remote_project:
             log.info("project %s %s at provider %s", caller.project_id,
