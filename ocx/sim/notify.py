@@ -68,9 +68,7 @@ class Notifier:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
+        await self._drop_connection()
 
     def emit(self, exchange: str, event_type: str, payload: dict, *, service: str,
              context: dict | None = None, priority: str = "INFO") -> None:
@@ -103,6 +101,14 @@ class Notifier:
             except Exception as exc:  # noqa: BLE001 - a broker outage loses events, not calls
                 log.warning("cloud %s could not publish to exchange %s: %s",
                             self.cloud, exchange_name, exc)
-                self._connection = None
+                await self._drop_connection()
             finally:
                 self._queue.task_done()
+
+    async def _drop_connection(self) -> None:
+        """Closed, not just forgotten: a robust connection left open keeps reconnecting in
+        tasks of its own, still pending when the loop ends."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), timeout=2)
