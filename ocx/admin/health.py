@@ -270,14 +270,15 @@ async def probe(conf: cfg.ConfigOpts, home: str, timeout: float) -> list[Provide
     auth_url = conf.keystone.auth_url.rstrip("/")
     controllers = config.controllers(conf)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-
-    def left() -> float:
-        return max(0.0, deadline - loop.time())
-
     connector = aiohttp.TCPConnector(ssl=config.client_tls(conf).ssl_context())
     async with aiohttp.ClientSession(connector=connector,
                                      skip_auto_headers=("User-Agent",)) as http:
+        # From here: loading the CA bundle is not time the first questions lose.
+        deadline = loop.time() + timeout
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
         keystone, login = await asyncio.gather(
             _get(http, auth_url, left()), asyncio.to_thread(_login, conf, left()))
         token, catalog, login_failure = login

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ import pytest
 import requests
 from openstack import exceptions as os_exc
 
-from tests.integration.observability.test_status_page import browser, log_in, states
+from tests.integration.observability.test_status_page import (browser, log_in, states,
+                                                               states_once)
 
 from .demo_fixture import Demo, run_demo, wait_until_gone
 
@@ -240,25 +240,14 @@ def test_the_status_page_of_the_demo_shows_every_landlord_and_a_cloud_going_down
     assert set(seen) >= {"home", "sp1", "sp2", "ctl"}, browser.page_source[:2000]
     # every landlord up: a controller the test before stopped and started again is taken
     # back at the next probe ([DEFAULT] health_probe_interval, 10 s)
-    deadline = time.monotonic() + 30
-    while not all(state == "up" for state in seen.values()):
-        assert time.monotonic() < deadline, seen
-        time.sleep(0.5)
-        browser.refresh()
-        seen = states(browser)
+    states_once(browser, lambda seen: all(s == "up" for s in seen.values()), timeout=30)
     browser.save_screenshot(str(tmp_path / "demo-status-up.png"))
     control = f"{demo.described['control']}/clouds/sp2/faults"
     requests.patch(control, json={"down": {"cinder": True}}, timeout=10).raise_for_status()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            list(demo.connect("ocx").block_storage.volumes())  # OCX finds sp2's Cinder down
-            browser.refresh()
-            seen = states(browser)
-            if seen.get("sp2") != "up":
-                break
-            assert time.monotonic() < deadline, seen
-            time.sleep(0.5)
+        seen = states_once(  # each time some traffic: OCX finds sp2's Cinder down
+            browser, lambda seen: seen.get("sp2") != "up", timeout=60,
+            before=lambda: list(demo.connect("ocx").block_storage.volumes()))
         assert seen["sp2"] in ("degraded", "down") and seen["sp1"] == "up", seen
         browser.save_screenshot(str(tmp_path / "demo-status-sp2-down.png"))
     finally:

@@ -42,6 +42,20 @@ def states(driver) -> dict[str, str]:
             for row in driver.find_elements(By.CSS_SELECTOR, "#providers tr[data-provider]")}
 
 
+def states_once(driver, wanted, *, timeout: float, before=lambda: None) -> dict[str, str]:
+    """The providers' states once ``wanted(states)`` holds, reloading the page (with its
+    cookie) until then; ``before`` each reload (some traffic, for OCX to find a change)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        before()
+        driver.refresh()
+        seen = states(driver)
+        if wanted(seen):
+            return seen
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.3)
+
+
 def log_in(driver, url: str, creds: dict) -> None:
     from selenium.webdriver.common.by import By
 
@@ -80,14 +94,7 @@ def test_status_page_shows_a_cloud_going_down(ocx_env, browser, tmp_path):
     ocx_env.sim.call(ocx_env.sim.cloud("sp2").set_down("cinder", True))
     try:
         list(conn.block_storage.volumes())     # OCX finds sp2's Cinder refusing
-        deadline = time.monotonic() + 30
-        while True:
-            browser.refresh()                  # the same page, reloaded with its cookie
-            seen = states(browser)
-            if seen.get("sp2") != "up":
-                break
-            assert time.monotonic() < deadline, seen
-            time.sleep(0.2)
+        seen = states_once(browser, lambda seen: seen.get("sp2") != "up", timeout=30)
         assert seen["sp2"] in ("degraded", "down") and seen["sp1"] == "up", seen
         browser.save_screenshot(str(tmp_path / "status-sp2-down.png"))
         assert (tmp_path / "status-sp2-down.png").stat().st_size > 1000
