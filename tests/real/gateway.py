@@ -33,11 +33,9 @@ from .procs import die_with_parent
 OCX_REGION = "OCX"
 # The Gluon port registry (scripts/ensure-services runs etcd there, like RabbitMQ).
 ETCD_URL = os.environ.get("OCX_TEST_ETCD_URL", "http://127.0.0.1:2379")
-# A call as ocx.api.app logs it: "GET /image/v2/images/ID 200 3.1ms".
-# OCX's one line per call (ocx.api.app, oslo.log's form): "GET /path" status: 200 ...
-CALL_LINE = re.compile(r' ocx\.api\.app .*"([A-Z]+) (\S+)" status: (\d{3}) ')
-# oslo.log's context: "[global_request_id request_id user project]" before the call
-CALL_IDS = re.compile(r' ocx\.api\.app \[(\S+) (\S+) [^\]]*\] "([A-Z]+) (\S+)" status: (\d{3}) ')
+# OCX's one line per call (ocx.api.app, oslo.log's form), its context first:
+# [global_request_id request_id user project] "GET /path" status: 200 ...
+CALL_LINE = re.compile(r' ocx\.api\.app \[(\S+) (\S+) [^\]]*\] "([A-Z]+) (\S+)" status: (\d{3}) ')
 
 
 class RealOcx:
@@ -116,21 +114,21 @@ class RealOcx:
 
     def calls(self, since: int = 0) -> list[str]:
         """The calls OCX answered, as it logged them ("GET /image/v2/images/ID 200")."""
-        with open(self.log, "rb") as log:
-            log.seek(since)
-            lines = log.read().decode(errors="replace").splitlines()
-        return [" ".join(found.groups()) for line in lines
-                if (found := CALL_LINE.search(line))]
+        return [call for call, _ in self._logged_calls(since)]
 
     def passed_on(self, since: int, call: str) -> list[str]:
         """The request ids OCX sent the providers for each ``call`` ("POST /path 202") logged
         after ``since``: the caller's global id, else OCX's own (see ocx/logs.py)."""
+        return [sent for logged, sent in self._logged_calls(since) if logged == call]
+
+    def _logged_calls(self, since: int) -> list[tuple[str, str]]:
+        """(call, the request id passed on) for each call logged after ``since``."""
         with open(self.log, "rb") as log:
             log.seek(since)
             lines = log.read().decode(errors="replace").splitlines()
-        found = [CALL_IDS.search(line) for line in lines]
-        return [(ids[1] if ids[1] != "-" else ids[2]) for ids in found
-                if ids and " ".join(ids.groups()[2:]) == call]
+        return [(" ".join(found.groups()[2:]),
+                 found[1] if found[1] != "-" else found[2])
+                for line in lines if (found := CALL_LINE.search(line))]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
