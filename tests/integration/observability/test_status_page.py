@@ -64,13 +64,17 @@ def log_in(driver, url: str, creds: dict) -> None:
     for name, value in (("username", creds["username"]), ("password", creds["password"]),
                         ("project", creds["project_name"])):
         driver.find_element(By.NAME, name).send_keys(value)
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     button = driver.find_element(By.CSS_SELECTOR, "button[type=submit]")
     button.click()
     # A click does not wait for the page it posts to: wait until the form's page is gone.
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(button))
+    # Asked while its document is being replaced, chromedriver may answer "Node ... does not
+    # belong to the document" instead of "stale": asked again, it says stale.
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(
+        expected_conditions.staleness_of(button))
 
 
 def test_status_page_shows_a_cloud_going_down(ocx_env, browser, tmp_path):
